@@ -1,0 +1,98 @@
+// HostFacts: everything `plan` needs to know about the host, probed once up front by
+// `probeHost()` (src/host/), and passed in as plain data so planning stays pure and tests can
+// hand in any host they like. A contract: change it deliberately.
+
+import type { Arch } from "../config/types.js";
+
+export interface CgroupV1Hierarchy {
+  /** Controllers on this hierarchy, e.g. ["memory"] or ["cpu","cpuacct"]; named ones as "name=systemd". */
+  controllers: string[];
+  mountPoint: string;
+  /** The launcher's own cgroup in this hierarchy (from /proc/self/cgroup), e.g. "/process_api/abc". */
+  ownPath: string;
+}
+
+export interface CgroupFacts {
+  /** "v2": unified only; "v1": legacy only; "hybrid": v1 controllers plus a v2 mount. */
+  mode: "v1" | "v2" | "hybrid";
+  v2?: {
+    mountPoint: string;
+    ownPath: string;
+    /** Controllers available at the launcher's cgroup (cgroup.controllers). */
+    controllers: string[];
+  };
+  v1: CgroupV1Hierarchy[];
+}
+
+export interface LsmFacts {
+  /** /sys/kernel/security/lsm, split. */
+  active: string[];
+  selinux: { enabled: boolean; enforcing: boolean; mcsAvailable: boolean };
+  apparmor: { enabled: boolean; parser?: string };
+  /** Landlock ABI version, 0 when unsupported. */
+  landlockAbi: number;
+}
+
+export interface ElfInfo {
+  /** Absolute path of the ELF interpreter (dynamic loader). */
+  interpreter?: string;
+  /** Resolved absolute paths of every shared library the binary loads (transitively). */
+  libraries: string[];
+}
+
+export interface QemuBinaryFacts {
+  path: string;
+  version: string;
+  /** [major, minor, micro] */
+  versionParts: [number, number, number];
+  elf: ElfInfo;
+  /** Module dir (e.g. /usr/lib/x86_64-linux-gnu/qemu) and the modules present in it. */
+  moduleDir?: string;
+  modules: string[];
+  /** Firmware search dirs (-L), in order (e.g. /usr/share/qemu, /usr/share/seabios). */
+  firmwareDirs: string[];
+}
+
+export interface BackendBinaryFacts {
+  path: string;
+  /** "c": QEMU 7.x's C virtiofsd; "rust": the Rust virtiofsd (different options). */
+  flavour?: "c" | "rust";
+  version: string;
+  elf: ElfInfo;
+}
+
+export interface DeviceNodeFacts {
+  path: string;
+  type: "c" | "b";
+  major: number;
+  minor: number;
+}
+
+export interface ImageFacts {
+  path: string;
+  /** From the header: "qcow2" by magic, otherwise "raw". */
+  detectedFormat: "raw" | "qcow2";
+  size: number;
+  uid: number;
+  gid: number;
+  mode: number;
+  /** Backing file named in a qcow2 header, if any (as written in the image). */
+  backingFile?: string;
+}
+
+export interface HostFacts {
+  arch: Arch;
+  kernelRelease: string;
+  hasKvm: boolean;
+  /** Device nodes the catalogue may bind, keyed by path, as stat() reports them. */
+  devices: Record<string, DeviceNodeFacts>;
+  cgroup: CgroupFacts;
+  lsm: LsmFacts;
+  qemu: QemuBinaryFacts;
+  virtiofsd?: BackendBinaryFacts;
+  storageDaemon?: BackendBinaryFacts;
+  /** Facts about every image the config names (disks and backing files), keyed by path. */
+  images: Record<string, ImageFacts>;
+  /** Absolute path of the native helper binary. */
+  helperPath: string;
+}

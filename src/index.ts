@@ -1,0 +1,8 @@
+// qemu-jail library API. This file only re-exports; see each module for what it does.
+
+export type * from "./config/types.js";
+export type { ExitClass, SourceLocation } from "./errors.js";
+export { ExitCode, isQemuJailError, QemuJailError } from "./errors.js";
+export type * from "./host/types.js";
+export type * from "./plan/types.js";
+export type * from "./seccomp/types.js";
