@@ -3,6 +3,8 @@
 export type * from "./config/types.js";
 export type { ExitClass, SourceLocation } from "./errors.js";
 export { ExitCode, isQemuJailError, QemuJailError } from "./errors.js";
+// Test/demo guests (GUEST+LSM).
+export * from "./guest/index.js";
 export type * from "./host/types.js";
 export type * from "./plan/types.js";
 export type * from "./seccomp/types.js";
