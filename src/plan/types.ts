@@ -18,7 +18,9 @@ export type RootEntry =
   | { kind: "bind"; path: string; source: string; type: "file" | "dir"; rw: boolean; need: Need }
   | { kind: "dir"; path: string; mode: number; need: Need }
   | { kind: "tmpfs"; path: string; mode: number; sizeBytes: number; uid: number; gid: number; need: Need }
-  | { kind: "symlink"; path: string; target: string; need: Need };
+  | { kind: "symlink"; path: string; target: string; need: Need }
+  /** A private procfs (new pid namespace: shows only the jail's own processes). Only where a need forces it. */
+  | { kind: "proc"; path: string; need: Need };
 
 /** A device node created (mknod) inside the root. */
 export interface DeviceNode {
@@ -34,11 +36,20 @@ export interface DeviceNode {
 
 /** A file descriptor the launcher opens before jailing and passes at a fixed number. */
 export type FdSource =
-  | { kind: "file"; path: string; write: boolean }
+  /** `copyOf`: the launcher first creates `path` as a copy of that file (e.g. OVMF vars from the template). */
+  | { kind: "file"; path: string; write: boolean; copyOf?: string; append?: boolean }
   | { kind: "listen-unix"; path: string }
   | { kind: "tap"; name: string; netns?: string }
   | { kind: "vhost-net" }
-  | { kind: "socket-of"; process: string; endpoint: string };
+  /**
+   * A connected client end to the listening socket the launcher made for `process` (its fd keyed
+   * `endpoint`): the launcher connects before starting this process, so neither jail needs the path.
+   */
+  | { kind: "socket-of"; process: string; endpoint: string }
+  /** A device node the launcher opens (read-write) and passes, e.g. /dev/vhost-vsock for vhostfd=. */
+  | { kind: "device"; path: string }
+  /** The launcher's own stdin/stdout (serial on stdio). */
+  | { kind: "stdio"; stream: "stdin" | "stdout" };
 
 export interface PassedFd {
   /** fd number in the jailed process. */
@@ -149,6 +160,11 @@ export interface JailPlan {
   stateDir: string;
   /** The VM's own cgroup, parent of each process's. */
   cgroup: { parent?: string; path: string };
+  /**
+   * The VM's id block: process i runs as base+i (uid and gid). `auto`: the slot was derived from the
+   * VM name in jail.id_range; the launcher may move the block on a collision with a running VM.
+   */
+  ids: { base: number; count: number; auto: boolean };
   /** Start order: backends first, QEMU last. */
   processes: ProcessPlan[];
   taps: TapPlan[];
