@@ -10,6 +10,8 @@ export interface CgroupV1Hierarchy {
   mountPoint: string;
   /** The launcher's own cgroup in this hierarchy (from /proc/self/cgroup), e.g. "/process_api/abc". */
   ownPath: string;
+  /** Root of the hierarchy this mount shows (mountinfo field 4); "/" unless a sub-tree is mounted. */
+  mountRoot?: string;
 }
 
 export interface CgroupFacts {
@@ -20,6 +22,9 @@ export interface CgroupFacts {
     ownPath: string;
     /** Controllers available at the launcher's cgroup (cgroup.controllers). */
     controllers: string[];
+    /** Controllers already enabled for the launcher's children (cgroup.subtree_control). */
+    subtreeControl?: string[];
+    mountRoot?: string;
   };
   v1: CgroupV1Hierarchy[];
 }
@@ -29,7 +34,10 @@ export interface LsmFacts {
   active: string[];
   selinux: { enabled: boolean; enforcing: boolean; mcsAvailable: boolean };
   apparmor: { enabled: boolean; parser?: string };
-  /** Landlock ABI version, 0 when unsupported. */
+  /**
+   * Landlock ABI version, 0 when unsupported. -1: "landlock" is in the LSM list but the ABI could
+   * not be asked (the native helper's `--probe` is not built); treat as "present, version unknown".
+   */
   landlockAbi: number;
 }
 
@@ -38,6 +46,18 @@ export interface ElfInfo {
   interpreter?: string;
   /** Resolved absolute paths of every shared library the binary loads (transitively). */
   libraries: string[];
+  /** The interpreter with symlinks resolved (the file a jail must contain at `interpreter`). */
+  interpreterRealPath?: string;
+  /** Per library: the DT_NEEDED name, the path the loader opens, the real file, and who needs it. */
+  resolved?: Array<{ name: string; path: string; realPath: string; neededBy: string }>;
+}
+
+/** A firmware/option-ROM file QEMU may load by name from its search dirs. */
+export interface FirmwareFile {
+  /** Where QEMU finds it (first firmware dir holding the name). */
+  path: string;
+  /** Symlinks followed: the file the jail needs (often in another package's dir). */
+  realPath: string;
 }
 
 export interface QemuBinaryFacts {
@@ -51,6 +71,10 @@ export interface QemuBinaryFacts {
   modules: string[];
   /** Firmware search dirs (-L), in order (e.g. /usr/share/qemu, /usr/share/seabios). */
   firmwareDirs: string[];
+  /** Full library closure of each module (keyed by module file name); the jail needs these too. */
+  moduleElf?: Record<string, ElfInfo>;
+  /** Every firmware file by name (first dir wins, as QEMU's search does), symlinks resolved. */
+  firmware?: Record<string, FirmwareFile>;
 }
 
 export interface BackendBinaryFacts {
@@ -78,6 +102,10 @@ export interface ImageFacts {
   mode: number;
   /** Backing file named in a qcow2 header, if any (as written in the image). */
   backingFile?: string;
+  /** qcow2: the virtual disk size from the header (size is the file's size). */
+  virtualSize?: number;
+  /** Symlinks resolved. */
+  realPath?: string;
 }
 
 export interface HostFacts {
@@ -95,4 +123,6 @@ export interface HostFacts {
   images: Record<string, ImageFacts>;
   /** Absolute path of the native helper binary. */
   helperPath: string;
+  /** How long each probe part took (ms), for --verbose and the bench. */
+  timings?: Record<string, number>;
 }
