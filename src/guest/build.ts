@@ -25,6 +25,8 @@ export interface GuestFile {
 export interface BuildGuestOptions {
   /** Shell script (busybox sh) run after the prelude; its exit status is printed. Default: device checks. */
   script?: string;
+  /** Replace PID 1 by the script (`exec`) instead of running it as a child; it must power off itself. */
+  exec?: boolean;
   /** Modules to load (with dependencies). Default DEFAULT_GUEST_MODULES. */
   modules?: readonly string[];
   /** Extra files in the initramfs. */
@@ -63,13 +65,11 @@ export function buildGuest(opts: BuildGuestOptions = {}): BuiltGuest {
   const busyboxPath = opts.busybox ?? "/bin/busybox";
   const busybox = readBusybox(busyboxPath);
   const kernel = guestKernel(k.vmlinuz, k.version, cacheDir, opts.uncompressedKernel ?? true);
-  const entries = initramfsEntries(
-    busyboxPath,
-    busybox,
-    modules,
-    opts.script ?? DEFAULT_GUEST_SCRIPT,
-    opts.files ?? [],
-  );
+  const entries = initramfsEntries(busyboxPath, busybox, modules, {
+    script: opts.script ?? DEFAULT_GUEST_SCRIPT,
+    exec: opts.exec ?? false,
+    files: opts.files ?? [],
+  });
   const gzip = opts.gzip ?? false;
   const key = contentHash([FORMAT, String(gzip), ...entries.flatMap(entryKey)]);
   const initrd = cached(cacheDir, `initrd-${key.slice(0, 24)}.cpio${gzip ? ".gz" : ""}`, () => {
@@ -143,8 +143,7 @@ function initramfsEntries(
   busyboxPath: string,
   busybox: Buffer,
   modules: string[],
-  script: string,
-  files: GuestFile[],
+  { script, exec, files }: { script: string; exec: boolean; files: GuestFile[] },
 ): CpioEntry[] {
   const entries: CpioEntry[] = [];
   const dirs = new Set<string>();
@@ -166,7 +165,7 @@ function initramfsEntries(
   // Applets as symlinks in /bin, so scripts can call `mount`, `insmod`, `poweroff`... directly.
   for (const a of applets(busyboxPath))
     entries.push({ type: "symlink", path: `bin/${a}`, target: "busybox" });
-  entries.push({ type: "file", path: "init", data: Buffer.from(initScript()), mode: 0o755 });
+  entries.push({ type: "file", path: "init", data: Buffer.from(initScript(exec)), mode: 0o755 });
   for (const ko of modules) {
     mkdirs(ko);
     entries.push({ type: "file", path: ko.slice(1), data: readFileSync(ko), mode: 0o644 });

@@ -23,8 +23,19 @@ for p in /sys/class/virtio-ports/*; do [ -e "$p" ] && echo "QJ-CHECK port=\${p##
 exit 0
 `;
 
-/** The /init prelude (busybox sh). Runs the script in a child shell so its exit status is reported. */
-export function initScript(): string {
+/**
+ * The /init prelude (busybox sh). Runs the script in a child shell so its exit status is reported,
+ * or, with `exec`, replaces PID 1 by it (for scripts that `switch_root`; they must power off).
+ */
+export function initScript(exec = false): string {
+  const run = exec
+    ? `exec sh /${INIT_PATHS.script}\n`
+    : `sh /${INIT_PATHS.script}
+rc=$?
+echo "${GUEST_MARKERS.done} rc=$rc"
+sync
+poweroff -f
+`;
   return `#!/bin/busybox sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -36,10 +47,5 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 while read -r m; do [ -n "$m" ] && insmod "$m" 2>/dev/null; done < /${INIT_PATHS.modules}
 echo "${GUEST_MARKERS.ready}"
-sh /${INIT_PATHS.script}
-rc=$?
-echo "${GUEST_MARKERS.done} rc=$rc"
-sync
-poweroff -f
-`;
+${run}`;
 }
