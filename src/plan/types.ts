@@ -93,7 +93,22 @@ export interface CgroupPlan {
 
 export interface LandlockRule {
   path: string;
-  access: Array<"read_file" | "write_file" | "read_dir" | "execute" | "make_sock" | "truncate" | "ioctl_dev">;
+  /** Landlock filesystem rights (LANDLOCK_ACCESS_FS_*, lower-cased); make_reg..refer added for rw shares. */
+  access: Array<
+    | "read_file"
+    | "write_file"
+    | "read_dir"
+    | "execute"
+    | "make_sock"
+    | "truncate"
+    | "ioctl_dev"
+    | "make_reg"
+    | "make_dir"
+    | "make_sym"
+    | "remove_file"
+    | "remove_dir"
+    | "refer"
+  >;
   need: Need;
 }
 
