@@ -82,3 +82,25 @@ export interface Policy {
   rules: Rule[];
   fragments: string[];
 }
+
+// ---- Added by the seccomp module (loading and compiling) ----
+
+/** One validated fragment as loaded from policies/<name>.json. */
+export interface LoadedFragment {
+  raw: RawFragment;
+  /** Path of the JSON file it came from. */
+  file: string;
+}
+
+/** All fragments of a policies/ directory, validated (names, syscalls, constants, includes, no cycles). */
+export interface FragmentSet {
+  dir: string;
+  fragments: Map<string, LoadedFragment>;
+}
+
+/** The raw seccomp program: `length` struct sock_filter entries of 8 bytes each, as the kernel takes them. */
+export interface CompiledProgram {
+  program: Uint8Array;
+  length: number;
+  arch: SeccompArch;
+}
