@@ -6,5 +6,7 @@ export { ExitCode, isQemuJailError, QemuJailError } from "./errors.js";
 // Test/demo guests (GUEST+LSM).
 export * from "./guest/index.js";
 export type * from "./host/types.js";
+// LSM derivation: AppArmor profile, SELinux MCS labels, Landlock rules (GUEST+LSM).
+export * from "./lsm/index.js";
 export type * from "./plan/types.js";
 export type * from "./seccomp/types.js";

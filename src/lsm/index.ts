@@ -1,0 +1,14 @@
+// LSM derivation from a ProcessPlan: AppArmor profile, SELinux MCS labels, Landlock rules.
+export { type AppArmorProfile, aaQuote, apparmorProfile, apparmorProfileName } from "./apparmor.js";
+export { landlockRules } from "./landlock.js";
+export {
+  allocateMcs,
+  MCS_MAX,
+  type McsPair,
+  mcsString,
+  parseMcs,
+  type Relabel,
+  type SelinuxLabels,
+  selinuxLabels,
+  selinuxRelabels,
+} from "./selinux.js";
