@@ -1,0 +1,50 @@
+// Undo of each recorded effect, from data alone. The launcher's undo stack calls these, and so
+// does `gc` for a launcher that was killed, so both paths undo the same way. Every undo is
+// idempotent: undoing an effect that never happened (only its intent was recorded) is a no-op.
+
+import { chownSync, lstatSync, rmSync } from "node:fs";
+import type { CgroupDriver } from "./launch.js";
+import { deleteTap } from "./net.js";
+import { isAlive } from "./proc.js";
+import type { Effect } from "./record.js";
+
+/** Undoes one effect. */
+export async function undoEffect(effect: Effect, ctx: { cgroups?: CgroupDriver } = {}): Promise<void> {
+  switch (effect.kind) {
+    case "id-claim":
+    case "file":
+      rmSync(effect.path, { force: true });
+      return;
+    case "tap":
+      await deleteTap(effect.name, effect.netns);
+      return;
+    case "chown": {
+      const st = statOrUndefined(effect.path);
+      // Restore only what we changed: if someone else changed the owner since, leave it.
+      if (st && st.uid === effect.uid && st.gid === effect.gid)
+        chownSync(effect.path, effect.origUid, effect.origGid);
+      return;
+    }
+    case "cgroup":
+      if (!ctx.cgroups) throw new Error(`no cgroup driver to remove ${effect.dirs.join(", ")}`);
+      await ctx.cgroups.remove(effect.dirs);
+      return;
+    case "process":
+      // The helper sets a parent-death signal and the payload dies with its jail, but a
+      // killed launcher's processes are ended here for sure before their cgroups go.
+      if (isAlive({ pid: effect.pid, startTime: effect.startTime })) {
+        try {
+          process.kill(effect.pid, "SIGKILL");
+        } catch {}
+      }
+      return;
+  }
+}
+
+function statOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}

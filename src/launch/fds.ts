@@ -1,0 +1,180 @@
+// Opens what a process gets as file descriptors, before it is jailed: images, listening sockets,
+// connected ends of another process's socket, device nodes, stdio. The jailed process then needs
+// no path to any of them.
+//
+// Listening unix sockets are made with a net.Server. Two details make that safe:
+// - libuv unlinks a server's socket path when the server closes, so the server binds a temporary
+//   name and the socket is renamed to its final path: closing our copy later unlinks nothing;
+// - Node accepts connections on a listening server only when its event loop runs, so a listening
+//   socket is opened, handed to the child and closed again without an await in between
+//   (`openFds` is synchronous for everything but `socket-of`, which connects to an already
+//   handed-over socket).
+
+import { closeSync, constants, copyFileSync, openSync, renameSync, rmSync } from "node:fs";
+import net from "node:net";
+import { dirname, join } from "node:path";
+import { QemuJailError } from "../errors.js";
+import type { PassedFd, ProcessPlan } from "../plan/types.js";
+
+/** A file descriptor opened in the launcher, and how to let go of it once the child has its copy. */
+export interface OpenedFd {
+  /** The fd number in the jailed process. */
+  target: number;
+  /** The launcher's fd. */
+  fd: number;
+  close(): void;
+  /** Host paths this fd created (sockets), for the record and cleanup. */
+  created: string[];
+}
+
+/** Endpoint key of a process's listening socket, as `socket-of` names it. */
+export interface ListenEndpoint {
+  process: string;
+  fd: PassedFd;
+  path: string;
+}
+
+/** Handle's fd of a net.Server or net.Socket (Node exposes it on Unix). */
+function handleFd(h: net.Server | net.Socket): number {
+  const fd = (h as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) throw new Error("no fd on the socket handle");
+  return fd;
+}
+
+/** Creates a listening unix socket at `path` (which must not exist) and returns its fd. */
+export function listenUnix(path: string, backlog = 16): OpenedFd & { server: net.Server } {
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.sock`);
+  const server = net.createServer();
+  // listen() on a path binds and listens synchronously; only the "listening" event is deferred.
+  server.listen({ path: tmp, backlog });
+  const fd = handleFd(server);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    server.close();
+    throw e;
+  }
+  return { target: -1, fd, server, created: [path], close: () => server.close() };
+}
+
+/** Connects to the unix socket at `path` without ever reading from it; resolves to its fd. */
+export function connectUnix(path: string): Promise<OpenedFd> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path });
+    // Paused before the connection completes, so Node never starts reading: the bytes belong
+    // to the process that gets this fd.
+    socket.pause();
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      resolve({ target: -1, fd: handleFd(socket), created: [], close: () => socket.destroy() });
+    });
+  });
+}
+
+function openFile(path: string, flags: number, need: PassedFd["need"]): number {
+  try {
+    return openSync(path, flags);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new QemuJailError("FD_OPEN", `failed to open ${path}: ${err.code ?? err.message}`, {
+      exit: "jail",
+      location: { key: need.item },
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Opens every fd of `proc` except `socket-of` (see `connectSocketsOf`). Synchronous on purpose
+ * (see the header). On failure, closes what it opened and throws.
+ */
+export function openFds(proc: ProcessPlan): OpenedFd[] {
+  const opened: OpenedFd[] = [];
+  try {
+    for (const p of proc.fds) {
+      const s = p.source;
+      switch (s.kind) {
+        case "file": {
+          if (s.copyOf) copyFileSync(s.copyOf, s.path, constants.COPYFILE_EXCL);
+          let flags = s.write ? constants.O_RDWR : constants.O_RDONLY;
+          if (s.append) flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND;
+          const fd = openFile(s.path, flags, p.need);
+          opened.push({ target: p.fd, fd, created: s.copyOf ? [s.path] : [], close: () => closeSync(fd) });
+          break;
+        }
+        case "listen-unix": {
+          const l = listenUnix(s.path);
+          opened.push({ ...l, target: p.fd });
+          break;
+        }
+        case "vhost-net":
+        case "device": {
+          const path = s.kind === "device" ? s.path : "/dev/vhost-net";
+          const fd = openFile(path, constants.O_RDWR, p.need);
+          opened.push({ target: p.fd, fd, created: [], close: () => closeSync(fd) });
+          break;
+        }
+        case "stdio":
+          opened.push({
+            target: p.fd,
+            fd: s.stream === "stdin" ? 0 : 1,
+            created: [],
+            close: () => undefined,
+          });
+          break;
+        case "tap":
+          // TUNSETIFF is an ioctl, which Node cannot issue: the helper attaches taps (in the
+          // tap's netns) itself. See src/native.
+          break;
+        case "socket-of":
+          break;
+      }
+    }
+  } catch (e) {
+    closeAll(opened, true);
+    throw e;
+  }
+  return opened;
+}
+
+/** Connects every `socket-of` fd of `proc` to the listening sockets made for other processes. */
+export async function connectSocketsOf(proc: ProcessPlan, endpoints: ListenEndpoint[]): Promise<OpenedFd[]> {
+  const opened: OpenedFd[] = [];
+  try {
+    for (const p of proc.fds) {
+      if (p.source.kind !== "socket-of") continue;
+      const { process: other, endpoint } = p.source;
+      const ep = endpoints.find(
+        (e) =>
+          e.process === other &&
+          (e.path === endpoint ||
+            String(e.fd.fd) === endpoint ||
+            e.fd.need.item === endpoint ||
+            e.path.endsWith(`/${endpoint}`)),
+      );
+      if (!ep) {
+        throw new QemuJailError("FD_NO_ENDPOINT", `${proc.id}: no listening socket ${endpoint} of ${other}`, {
+          exit: "jail",
+          location: { key: p.need.item },
+        });
+      }
+      const c = await connectUnix(ep.path);
+      opened.push({ ...c, target: p.fd });
+    }
+  } catch (e) {
+    closeAll(opened, true);
+    throw e;
+  }
+  return opened;
+}
+
+/** Closes the launcher's copies; with `removeCreated`, also removes sockets/files they created. */
+export function closeAll(opened: OpenedFd[], removeCreated = false): void {
+  for (const o of opened) {
+    try {
+      o.close();
+    } catch {}
+    if (removeCreated) for (const p of o.created) rmSync(p, { force: true });
+  }
+}
