@@ -10,7 +10,7 @@
 // - undo removes leaves first, retries briefly while dying processes leave (rmdir gives EBUSY
 //   until the last task is gone), and never removes a dir it did not create.
 
-import { mkdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { kill } from "node:process";
 import { QemuJailError } from "../../errors.js";
@@ -258,12 +258,15 @@ async function runUndo(stack: Undo[], killRemaining: boolean, timeoutMs: number)
         left.push(`${u.dir} (${err})`);
       }
     } else if (u.kind === "disable") {
-      // Only what we enabled; EBUSY means someone else's child now uses it: leave it enabled.
+      // Only what we enabled. EBUSY: a cgroup we did not create (another VM's, sharing a parent)
+      // now relies on it, so it is no longer ours to take away.
       await writeFile(
         join(u.dir, "cgroup.subtree_control"),
         u.controllers.map((c) => `-${c}`).join(" "),
       ).catch((e) => {
-        left.push(`${u.dir}/cgroup.subtree_control +${u.controllers.join(" +")} (${errno(e)})`);
+        if (errno(e) !== "EBUSY" && errno(e) !== "ENOENT") {
+          left.push(`${u.dir}/cgroup.subtree_control +${u.controllers.join(" +")} (${errno(e)})`);
+        }
       });
     } else {
       await writeFile(join(u.to, "cgroup.procs"), String(u.pid)).catch((e) => {
@@ -290,8 +293,15 @@ async function rmdirPatiently(dir: string, timeoutMs: number): Promise<string | 
     } catch (e) {
       const code = errno(e);
       if (code === "ENOENT") return undefined;
+      // A shared intermediate dir we created may since hold another VM's cgroup: not ours to wait for.
+      if (code === "EBUSY" && (await hasChildCgroups(dir))) return undefined;
       if (code !== "EBUSY" || Date.now() > deadline) return code;
       await sleep(delay);
     }
   }
+}
+
+async function hasChildCgroups(dir: string): Promise<boolean> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.some((e) => e.isDirectory());
 }

@@ -190,6 +190,7 @@ export function planCgroupOps(facts: CgroupFacts, req: VmCgroupRequest): CgroupO
     vmParts.forEach((_, i) => {
       const dir = posix.join(parentDir, ...vmParts.slice(0, i + 1));
       mk(dir, i === vmParts.length - 1);
+      enable(dir);
     });
     for (const p of procs) {
       for (let i = vmParts.length; i < p.parts.length; i++) {
