@@ -1,0 +1,166 @@
+// Shared directories: one virtiofsd per share, in its own jail (issue 6).
+//
+// Choice (why): virtiofsd runs as its own unprivileged host uid from the VM's id block, in a
+// private root holding only its binary, libraries, a private /proc and the shared dir at
+// /shared (read-only bind for a read-only share, so the kernel enforces it: C virtiofsd 7.2 has
+// no read-only option). It sandboxes itself with `sandbox=chroot` (its namespace mode fails with
+// pivot_root EBUSY inside our jail, measured), so it keeps CAP_SYS_CHROOT. To serve files as their
+// guest owners a read-write share also keeps CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETUID, SETGID
+// (all confined to /shared by the root and the chroot); MKNOD and SETFCAP are dropped with
+// `modcaps`, so a guest can neither create device nodes nor file capabilities on the host. A
+// read-only share keeps only DAC_READ_SEARCH besides SYS_CHROOT. virtiofsd needs /proc/self/fd to
+// reopen its O_PATH handles: that is the only process with a /proc (new pid ns: its own pids only).
+// The vhost-user socket is a listening socket the launcher made (`--fd`); QEMU gets a connected end.
+
+import type { ShareConfig } from "../config/types.js";
+import { QemuJailError } from "../errors.js";
+import type { BackendBinaryFacts } from "../host/types.js";
+import { elfEntries } from "./elf.js";
+import type { CapabilityUse, CatalogueContext, Contribution, DeviceKind } from "./types.js";
+import { need } from "./util.js";
+
+/** In-jail path of the shared directory. */
+export const SHARE_PATH = "/shared";
+/** RLIMIT_NOFILE for virtiofsd: it holds an O_PATH fd per inode the guest has looked up. */
+export const VIRTIOFSD_NOFILE = 1048576;
+
+/** Process id of the virtiofsd serving share `id`. */
+export function virtiofsdId(id: string): string {
+  return `virtiofsd-${id}`;
+}
+
+const RW_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_SETUID", "CAP_SETGID"];
+
+/** Capabilities the share's virtiofsd keeps (ambient), each with its reason. */
+export function virtiofsdCaps(s: ShareConfig, item: string): CapabilityUse[] {
+  const caps: CapabilityUse[] = [
+    { name: "CAP_SYS_CHROOT", need: need(item, "virtiofsd sandbox=chroot: chroot(2) into /shared") },
+  ];
+  if (s.readonly) {
+    caps.push({
+      name: "CAP_DAC_READ_SEARCH",
+      need: need(item, "read files of any guest owner (read-only share)"),
+    });
+  } else {
+    for (const c of RW_CAPS)
+      caps.push({ name: c, need: need(item, "serve and create files as their guest owners") });
+  }
+  return caps;
+}
+
+/** virtiofsd's arguments for the installed flavour. */
+export function virtiofsdArgs(s: ShareConfig, vfs: BackendBinaryFacts, fd: number): string[] {
+  const caps = s.readonly
+    ? "+dac_read_search:-chown:-dac_override:-fowner:-fsetid:-setgid:-setuid:-mknod:-setfcap"
+    : "-mknod:-setfcap";
+  if (vfs.flavour === "rust") {
+    const a = [vfs.path, `--fd=${fd}`, `--shared-dir=${SHARE_PATH}`, "--sandbox=chroot", "--rlimit-nofile=0"];
+    a.push(`--modcaps=${caps}`);
+    if (s.readonly) a.push("--readonly");
+    return a;
+  }
+  // C virtiofsd (QEMU 7.2): --rlimit-nofile=0 keeps the limit the jail set (it cannot read /proc/sys).
+  return [
+    vfs.path,
+    `--fd=${fd}`,
+    "-o",
+    `source=${SHARE_PATH}`,
+    "-o",
+    "sandbox=chroot",
+    "-o",
+    `modcaps=${caps}`,
+    "-o",
+    "cache=auto",
+    "--rlimit-nofile=0",
+  ];
+}
+
+function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[] {
+  const vfs = ctx.host.virtiofsd;
+  if (!vfs) {
+    throw new QemuJailError("HOST_NO_VIRTIOFSD", "virtiofsd is not installed", {
+      exit: "host",
+      location: { key: item },
+      hint: "install qemu-system-common (Debian 12 ships /usr/lib/qemu/virtiofsd) or the virtiofsd package",
+    });
+  }
+  const id = virtiofsdId(s.id);
+  const bin = need(item, `virtiofsd serves share "${s.tag}"`);
+  const backend: Contribution = {
+    item,
+    target: id,
+    root: [
+      { kind: "bind", path: vfs.path, source: vfs.path, type: "file", rw: false, need: bin },
+      ...elfEntries(vfs.elf, item),
+      {
+        kind: "bind",
+        path: SHARE_PATH,
+        source: s.path,
+        type: "dir",
+        rw: !s.readonly,
+        need: need(item, `the shared directory (${s.readonly ? "read-only" : "read-write"})`),
+      },
+    ],
+    proc: need(item, "virtiofsd reopens its O_PATH handles through /proc/self/fd"),
+    fds: [
+      {
+        key: "vhost-user",
+        source: { kind: "listen-unix", path: `${ctx.stateDir}/${s.id}.virtiofs.sock` },
+        need: need(item, "listening vhost-user socket made by the launcher (no path in either jail)"),
+      },
+    ],
+    fragments: [
+      { fragment: "virtiofsd", need: bin },
+      { fragment: "exec", need: need(item, "the filter is loaded before execve") },
+    ],
+    capabilities: virtiofsdCaps(s, item),
+    rlimits: [
+      {
+        resource: "NOFILE",
+        soft: VIRTIOFSD_NOFILE,
+        hard: VIRTIOFSD_NOFILE,
+        need: need(item, "an O_PATH fd per guest-visible inode"),
+      },
+      { resource: "CORE", soft: 0, hard: 0, need: need(item, "no core dumps of shared data") },
+      ...(s.readonly
+        ? []
+        : [
+            {
+              resource: "FSIZE" as const,
+              soft: "unlimited" as const,
+              hard: "unlimited" as const,
+              need: need(item, "the guest writes files in the share"),
+            },
+          ]),
+    ],
+    devices: [{ path: "/dev/null", access: "rw", need: need(item, "glib and virtiofsd open /dev/null") }],
+    backend: {
+      id,
+      role: "virtiofsd",
+      item,
+      exe: vfs.path,
+      args: (fds) => virtiofsdArgs(s, vfs, fds.fd["vhost-user"]!),
+      limits: { memoryMax: 256 * 1024 * 1024, pidsMax: 128 },
+    },
+  };
+  const frontend: Contribution = {
+    item,
+    target: "qemu",
+    fds: [
+      {
+        key: `vhost-user:${s.id}`,
+        source: { kind: "socket-of", process: id, endpoint: "vhost-user" },
+        need: need(item, "connected end of virtiofsd's vhost-user socket"),
+      },
+    ],
+    fragments: [{ fragment: "vhost-user-frontend", need: need(item, "vhost-user-fs frontend") }],
+  };
+  return [backend, frontend];
+}
+
+function contribute(ctx: CatalogueContext): Contribution[] {
+  return ctx.config.share.flatMap((s, i) => one(ctx, s, `share[${i}]`));
+}
+
+/** Shared directories (virtiofs through a jailed virtiofsd each). */
+export const shareKind: DeviceKind = { kind: "share", contribute };
