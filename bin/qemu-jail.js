@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Thin launcher: all logic lives in dist/. Kept tiny so start-up cost is the CLI's alone.
-import { main } from "../dist/cli/main.js";
+// Thin launcher: all logic lives in the esbuild bundle under dist/bundle/ (built by `npm run
+// build`). Kept tiny so start-up cost is the CLI's alone.
+import { main } from "../dist/bundle/main.js";
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,6 +1,13 @@
 // qemu-jail library API. This file only re-exports; see each module for what it does.
 
+// Config loading, validation and the QEMU command line (CONFIG).
+export { configJsonSchema } from "./config/jsonschema.js";
+export { loadConfig } from "./config/load.js";
+export { type ParseOptions, parseConfig } from "./config/parse.js";
 export type * from "./config/types.js";
+export { qemuArgv } from "./qemu/argv.js";
+export type { ArgvContext, Fdset, FdsetFd, SocketSource } from "./qemu/context.js";
+export { shellLine, shellQuote } from "./qemu/quote.js";
 export type { ExitClass, SourceLocation } from "./errors.js";
 export { ExitCode, isQemuJailError, QemuJailError } from "./errors.js";
 // Test/demo guests (GUEST+LSM).

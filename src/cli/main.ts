@@ -9,7 +9,11 @@ import { ExitCode, isQemuJailError } from "../errors.js";
 export type Register = (program: Command) => void;
 
 // One line per command file. Keep alphabetical.
-const commands: Array<() => Promise<{ register: Register }>> = [];
+const commands: Array<() => Promise<{ register: Register }>> = [
+  () => import("./argv.js"),
+  () => import("./schema.js"),
+  () => import("./validate.js"),
+];
 
 /** Runs the CLI with `args` (without node and script) and resolves to the exit status. */
 export async function main(args: string[]): Promise<number> {
