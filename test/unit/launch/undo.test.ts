@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { UndoStack } from "../../../src/launch/undo.js";
+
+describe("UndoStack", () => {
+  it("unwinds newest first and continues past failures, reporting them", async () => {
+    const ran: string[] = [];
+    const u = new UndoStack();
+    u.push("a", () => {
+      ran.push("a");
+    });
+    u.push("b", () => {
+      throw new Error("b failed");
+    });
+    u.push("c", async () => {
+      ran.push("c");
+    });
+    const failures = await u.unwind();
+    expect(ran).toEqual(["c", "a"]);
+    expect(failures.map((f) => f.name)).toEqual(["b"]);
+    expect(await u.unwind()).toEqual([]);
+    expect(() => u.push("d", () => undefined)).toThrow(/already unwound/);
+  });
+});
