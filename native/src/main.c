@@ -144,6 +144,9 @@ int main(int argc, char **argv) {
     return QJ_EXIT_SPEC;
   }
   fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+  /* Node hands us socketpair ends; make sure reads and writes block. */
+  fcntl(status_fd, F_SETFL, fcntl(status_fd, F_GETFL) & ~O_NONBLOCK);
+  if (spec_fd >= 0) fcntl(spec_fd, F_SETFL, fcntl(spec_fd, F_GETFL) & ~O_NONBLOCK);
   qj_status_init(status_fd);
   signal(SIGPIPE, SIG_IGN);
 

@@ -1,0 +1,182 @@
+// Shared setup for the native helper's integration tests: a jail spec around the static probe,
+// a runner that collects the probe's JSON lines, test cgroups below our own in every
+// hierarchy, and host-state snapshots (mounts, cgroups, temp dirs) to prove nothing is left.
+
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { probePath, testHelperPath } from "../../../src/native/paths.js";
+import { type ExitStatus, type JailedProcess, spawnJailed } from "../../../src/native/spawn.js";
+import type { HelperSpec, HelperStep } from "../../../src/native/spec.js";
+import type { StatusEvent } from "../../../src/native/status.js";
+
+export const JAIL_UID = 64123;
+export const JAIL_GID = 64124;
+export const isRoot = process.getuid?.() === 0;
+
+/** The base jail: every namespace, a root with only the probe, /dev/null and a writable /tmp. */
+export function probeSteps(probeArgs: string[], extra: HelperStep[] = []): HelperStep[] {
+  return [
+    { step: "env", name: "PATH", value: "/" },
+    { step: "env", name: "QJ_TEST", value: "1" },
+    { step: "pdeathsig", signal: 9 },
+    { step: "unshare", namespaces: ["mount", "pid", "net", "ipc", "uts", "cgroup"] },
+    { step: "propagation", mode: "private" },
+    { step: "root", mountpoint: "/tmp", sizeBytes: 1 << 20, mode: 0o755 },
+    { step: "bind", source: probePath(), path: "/probe", type: "file", rw: false, exec: true },
+    { step: "mknod", path: "/dev/null", type: "c", major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 },
+    { step: "tmpfs", path: "/tmp", mode: 0o700, uid: JAIL_UID, gid: JAIL_GID, sizeBytes: 1 << 20 },
+    { step: "hostname", name: "qj-probe" },
+    { step: "rlimit", resource: "NOFILE", soft: 64, hard: 64 },
+    { step: "rlimit", resource: "CORE", soft: 0, hard: 0 },
+    { step: "groups", gids: [] },
+    { step: "ids", uid: JAIL_UID, gid: JAIL_GID },
+    { step: "cwd", path: "/" },
+    ...extra,
+    { step: "exec", path: "/probe", argv: ["/probe", ...probeArgs] },
+  ];
+}
+
+export interface ProbeRun {
+  lines: Array<Record<string, unknown>>;
+  exit: ExitStatus;
+  events: StatusEvent[];
+  pid: number | undefined;
+  error?: unknown;
+}
+
+/** Runs `spec` with the test build of the helper; collects the probe's stdout JSON lines. */
+export async function runJail(
+  spec: HelperSpec,
+  opts: { helper?: string; onStart?: (j: JailedProcess) => void } = {},
+): Promise<ProbeRun> {
+  const j = spawnJailed(spec, {
+    helperPath: opts.helper ?? testHelperPath(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  opts.onStart?.(j);
+  let out = "";
+  let err = "";
+  j.stdout?.setEncoding("utf8").on("data", (c: string) => {
+    out += c;
+  });
+  j.stderr?.setEncoding("utf8").on("data", (c: string) => {
+    err += c;
+  });
+  let error: unknown;
+  await j.ready.catch((e: unknown) => {
+    error = e;
+  });
+  const exit = await j.exited;
+  const lines = out
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return { check: "garbage", line: l, stderr: err };
+      }
+    });
+  return { lines, exit, events: j.events, pid: j.pid, error };
+}
+
+export function find(run: ProbeRun, check: string): Record<string, unknown> {
+  const hit = run.lines.find((l) => l.check === check);
+  if (!hit) throw new Error(`probe printed no "${check}" line: ${JSON.stringify(run)}`);
+  return hit;
+}
+
+export function tries(run: ProbeRun): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of run.lines)
+    if (l.check === "try")
+      out[`${l.op} ${l.arg}`] = l.ret === -1 || (l.ret as number) < 0 ? (l.errno as string) : "OK";
+  return out;
+}
+
+interface Hierarchy {
+  controllers: string;
+  mount: string;
+  own: string;
+}
+
+/** Every cgroup hierarchy we are in, with its mount point (v1 per controller set, and v2). */
+export function hierarchies(): Hierarchy[] {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
+  const out: Hierarchy[] = [];
+  for (const line of readFileSync("/proc/self/cgroup", "utf8").trim().split("\n")) {
+    const [, controllers, own] = line.split(":") as [string, string, string];
+    for (const m of mounts) {
+      const [pre, post] = m.split(" - ");
+      if (!pre || !post) continue;
+      const [fstype, , superOpts] = post.split(" ");
+      const mountPoint = pre.split(" ")[4]!;
+      const matches =
+        controllers === ""
+          ? fstype === "cgroup2"
+          : fstype === "cgroup" && controllers.split(",").every((c) => superOpts?.split(",").includes(c));
+      if (matches) {
+        out.push({ controllers: controllers || "unified", mount: mountPoint, own });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export interface TestCgroups {
+  dirs: string[];
+  byController: Record<string, string>;
+  remove(): void;
+}
+
+/** Creates a fresh cgroup BELOW our own one in every hierarchy (cpuset gets its parent's cpus/mems). */
+export function makeTestCgroups(name: string): TestCgroups {
+  const made: string[] = [];
+  const byController: Record<string, string> = {};
+  for (const h of hierarchies()) {
+    const parent = join(h.mount, h.own);
+    const dir = join(parent, name);
+    mkdirSync(dir);
+    made.push(dir);
+    byController[h.controllers] = dir;
+    if (h.controllers.split(",").includes("cpuset")) {
+      for (const f of ["cpuset.cpus", "cpuset.mems"])
+        writeFileSync(join(dir, f), readFileSync(join(parent, f), "utf8").trim() || "0");
+    }
+  }
+  return {
+    dirs: made,
+    byController,
+    remove() {
+      for (const d of made.reverse()) {
+        try {
+          rmdirSync(d);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        }
+      }
+    },
+  };
+}
+
+/** What a test must leave unchanged: our mount table, the cgroups below ours, /tmp's entries. */
+export function hostSnapshot(): { mounts: string; cgroups: string[]; tmp: string[] } {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ").slice(3, 6).join(" ")) // root, mount point, options
+    .sort()
+    .join("\n");
+  const cgroups = hierarchies().flatMap((h) =>
+    readdirSync(join(h.mount, h.own), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => `${h.controllers}:${d.name}`),
+  );
+  return { mounts, cgroups: cgroups.sort(), tmp: readdirSync(tmpdir()).sort() };
+}
+
+export function tempDir(): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), "qj-native-"));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
