@@ -10,8 +10,8 @@
 //   3. /etc/ld.so.cache;
 //   4. the default dirs (/lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib).
 // A candidate counts only if it is an ELF of the same class and machine (the loader skips others).
-// $ORIGIN (and ${ORIGIN}) expands to the real directory of the requesting object; $LIB to the
-// multiarch lib dir. A name already loaded (by soname or DT_NEEDED name) is not searched again.
+// $ORIGIN (and ${ORIGIN}) expands to the directory of the requesting object (the executable's
+// real dir); $LIB to the multiarch lib dir. Paths are reported normalised (".." folded). A name already loaded (by soname or DT_NEEDED name) is not searched again.
 
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -37,6 +37,12 @@ const TRIPLET: Record<number, string> = {
 const CACHE_FLAGS: Record<number, number> = {
   [ELF_MACHINE.x86_64]: LDCACHE_FLAGS.x86_64,
   [ELF_MACHINE.aarch64]: LDCACHE_FLAGS.aarch64,
+};
+
+/** The dynamic loader's path per e_machine, for modules and libraries that have no PT_INTERP. */
+const DEFAULT_INTERPRETER: Record<number, string> = {
+  [ELF_MACHINE.x86_64]: "/lib64/ld-linux-x86-64.so.2",
+  [ELF_MACHINE.aarch64]: "/lib/ld-linux-aarch64.so.1",
 };
 
 const cacheMemo = new Map<
@@ -95,12 +101,18 @@ export function elfDependencies(path: string, opts: ElfDependencyOptions = {}): 
   if (exe.interpreter) {
     result.interpreter = exe.interpreter;
     result.interpreterRealPath = realOrSelf(exe.interpreter);
-    // The loader is already mapped: libc's DT_NEEDED on it resolves to it, under its soname.
-    const ld = readOnce(exe.interpreter);
-    byName.set(ld?.soname ?? basename(exe.interpreter), exe.interpreter);
-    byName.set(basename(exe.interpreter), exe.interpreter);
+  }
+  // The loader is already mapped (it runs the program, or the program that dlopens a module):
+  // a DT_NEEDED on it (libc has one) resolves to it under its soname and is not a library to add.
+  const loader = exe.interpreter ?? DEFAULT_INTERPRETER[exe.machine];
+  if (loader) {
+    const ld = readOnce(loader);
+    byName.set(ld?.soname ?? basename(loader), loader);
+    byName.set(basename(loader), loader);
   }
 
+  // $ORIGIN: the executable's real dir (the kernel gives ld.so its resolved path); for libraries
+  // the dir of the path they were found at, as ld.so does.
   const main: Loaded = { path, info: exe, origin: dirname(realOrSelf(path)) };
   const queue: Loaded[] = [main];
   while (queue.length > 0) {
@@ -123,7 +135,7 @@ export function elfDependencies(path: string, opts: ElfDependencyOptions = {}): 
       if (found.info.soname) byName.set(found.info.soname, found.path);
       result.libraries.push(found.path);
       result.resolved!.push({ name, path: found.path, realPath: realOrSelf(found.path), neededBy: obj.path });
-      queue.push({ path: found.path, info: found.info, origin: dirname(realOrSelf(found.path)) });
+      queue.push({ path: found.path, info: found.info, origin: dirname(found.path) });
     }
   }
   return result;

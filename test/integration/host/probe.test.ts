@@ -1,0 +1,99 @@
+// probeHost on this very host: every part answers, agrees with what other tools say, and a host
+// lacking something the config needs is a host-class error with a hint.
+
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { release, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { VmConfig } from "../../../src/config/types.js";
+import { probeHost } from "../../../src/host/probe.js";
+
+const hasQemu = existsSync("/usr/bin/qemu-system-x86_64") && process.arch === "x64";
+
+/** Just the config fields probeHost reads. */
+function config(over: { binary?: string; disks?: VmConfig["disk"]; shares?: number }): VmConfig {
+  return {
+    qemu: { binary: over.binary ?? "qemu-system-x86_64", sandbox: false, extra_args: [] },
+    disk: over.disks ?? [],
+    share: Array.from({ length: over.shares ?? 0 }, (_, i) => ({
+      id: `s${i}`,
+      path: "/tmp",
+      tag: `s${i}`,
+      readonly: true,
+    })),
+  } as unknown as VmConfig;
+}
+
+describe.skipIf(!hasQemu)("probeHost on this host", () => {
+  const dir = mkdtempSync(join(tmpdir(), "qj-probe-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reports kernel, devices, cgroups, LSM, QEMU and backends", async () => {
+    const f = await probeHost();
+    expect(f.arch).toBe("x86_64");
+    expect(f.kernelRelease).toBe(release());
+    expect(f.devices["/dev/null"]).toEqual({ path: "/dev/null", type: "c", major: 1, minor: 3 });
+    expect(f.devices["/dev/urandom"]).toEqual({ path: "/dev/urandom", type: "c", major: 1, minor: 9 });
+    // cgroups: own paths agree with /proc/self/cgroup
+    const self = readFileSync("/proc/self/cgroup", "utf8");
+    for (const h of f.cgroup.v1) expect(self).toContain(`:${h.controllers.join(",")}:${h.ownPath}\n`);
+    if (f.cgroup.v2) expect(self).toContain(`0::${f.cgroup.v2.ownPath}\n`);
+    // QEMU: version as the binary prints it; closure contains libc; TCG module and its closure
+    const v = execFileSync("/usr/bin/qemu-system-x86_64", ["--version"], { encoding: "utf8" });
+    expect(v).toContain(`version ${f.qemu.version}`);
+    expect(f.qemu.elf.libraries).toContain("/lib/x86_64-linux-gnu/libc.so.6");
+    expect(f.qemu.modules).toContain("accel-tcg-x86_64.so");
+    expect(f.qemu.moduleElf?.["accel-tcg-x86_64.so"]?.libraries).toEqual(["/lib/x86_64-linux-gnu/libc.so.6"]);
+    // firmware: Debian's bios-256k.bin lives in seabios' dir; every realPath exists
+    expect(f.qemu.firmwareDirs[0]).toBe("/usr/share/qemu");
+    expect(f.qemu.firmware?.["bios-256k.bin"]?.realPath).toMatch(/^\/usr\/share\/(seabios|qemu)\//);
+    expect(f.qemu.firmware?.["linuxboot_dma.bin"]).toBeDefined();
+    for (const fw of Object.values(f.qemu.firmware ?? {})) expect(existsSync(fw.realPath)).toBe(true);
+    if (existsSync("/usr/lib/qemu/virtiofsd"))
+      expect(f.virtiofsd).toMatchObject({ path: "/usr/lib/qemu/virtiofsd", flavour: "c" });
+    expect(f.storageDaemon?.version).toBe(f.qemu.version);
+    expect(f.timings?.total).toBeGreaterThan(0);
+  });
+
+  it("probes the config's images: qcow2 with its backing file, raw", async () => {
+    const base = join(dir, "base.raw");
+    const top = join(dir, "top.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "raw", base, "1M"]);
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "base.raw", top, "2M"]);
+    const disk = {
+      id: "d0",
+      path: top,
+      format: "qcow2",
+      backing: [{ path: base, format: "raw" }],
+      backend: "qemu",
+    };
+    const f = await probeHost(config({ disks: [disk as unknown as VmConfig["disk"][number]], shares: 0 }));
+    expect(f.images[top]).toMatchObject({
+      detectedFormat: "qcow2",
+      backingFile: "base.raw",
+      virtualSize: 2 * 1024 * 1024,
+      uid: 0,
+    });
+    expect(f.images[base]).toMatchObject({ detectedFormat: "raw", size: 1024 * 1024 });
+    expect(f.virtiofsd).toBeUndefined(); // the config has no share: not probed
+    expect(f.storageDaemon).toBeUndefined();
+  });
+
+  it("a missing QEMU binary or a needed backend that is absent is a host error", async () => {
+    await expect(probeHost(config({ binary: "/nonexistent/qemu" }))).rejects.toMatchObject({
+      code: "HOST_QEMU_MISSING",
+      exit: "host",
+    });
+    await expect(
+      probeHost(config({ shares: 1 }), { virtiofsdCandidates: ["/nonexistent/virtiofsd"] }),
+    ).rejects.toMatchObject({
+      code: "HOST_BACKEND_MISSING",
+      exit: "host",
+      location: { key: "share" },
+    });
+    await expect(probeHost(undefined, { procRoot: join(dir, "no-proc") })).rejects.toMatchObject({
+      exit: "host",
+    });
+  });
+});
