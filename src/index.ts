@@ -17,3 +17,29 @@ export type * from "./host/types.js";
 export * from "./lsm/index.js";
 export type * from "./plan/types.js";
 export type * from "./seccomp/types.js";
+
+// Planning (pure), the device catalogue, plan JSON and audit views (PLAN).
+export * from "./audit/index.js";
+export { catalogue } from "./devices/index.js";
+export type * from "./devices/types.js";
+export { allocateIds, ID_BLOCK, type IdBlock } from "./plan/ids.js";
+export { planFromJson, planToJson } from "./plan/json.js";
+export { backendIds, type PlanOptions, plan, vmCgroupName } from "./plan/plan.js";
+
+// Host probing (the only code that looks at the host) and per-VM cgroups (HOST).
+export { cgroupLayout, parseMountInfo, parseProcCgroup, probeCgroups } from "./host/cgroup.js";
+export { type ElfDependencyOptions, elfDependencies } from "./host/deps.js";
+export { defaultHelperPath, hostArch, type ProbeOptions, probeHost } from "./host/probe.js";
+export {
+  type ApplyCgroupOptions,
+  applyCgroupOps,
+  type CgroupOp,
+  type CgroupOps,
+  type CgroupWarning,
+  cpuWeightToShares,
+  createVmCgroups,
+  ioWeightToBlkio,
+  planCgroupOps,
+  type VmCgroupRequest,
+  type VmCgroups,
+} from "./launch/cgroup.js";
