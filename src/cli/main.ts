@@ -11,6 +11,8 @@ export type Register = (program: Command) => void;
 // One line per command file. Keep alphabetical.
 const commands: Array<() => Promise<{ register: Register }>> = [
   () => import("./argv.js"),
+  () => import("./audit.js"),
+  () => import("./plan.js"),
   () => import("./schema.js"),
   () => import("./validate.js"),
 ];

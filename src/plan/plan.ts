@@ -14,6 +14,7 @@ import { virtiofsdId } from "../devices/share.js";
 import type { BackendRequest, CatalogueContext, Contribution } from "../devices/types.js";
 import { QemuJailError } from "../errors.js";
 import type { HostFacts } from "../host/types.js";
+import { apparmorProfile, landlockRules, selinuxLabels } from "../lsm/index.js";
 import { qemuArgv } from "../qemu/argv.js";
 import { seccompModeToAction } from "../seccomp/actions.js";
 import { composePolicy } from "../seccomp/compose.js";
@@ -30,7 +31,7 @@ import {
   mergeRoot,
   numberFds,
 } from "./merge.js";
-import type { CgroupPlan, JailPlan, Namespaces, ProcessPlan, RootEntry } from "./types.js";
+import type { CgroupPlan, JailPlan, LsmPlan, Namespaces, ProcessPlan, RootEntry } from "./types.js";
 
 /** Options of `plan`. */
 export interface PlanOptions {
@@ -104,8 +105,8 @@ function buildProcess(
 ): ProcessPlan {
   const { parts, uid, gid } = b;
   const root: RootEntry[] = mergeRoot(parts);
-  const proc = parts.find((c) => c.proc)?.proc;
-  if (proc) root.push({ kind: "proc", path: "/proc", need: proc });
+  const procNeed = parts.find((c) => c.proc)?.proc;
+  if (procNeed) root.push({ kind: "proc", path: "/proc", need: procNeed });
   const dev = mergeDevices(parts, host, uid, gid);
   const fds = numberFds(parts);
   const hostNet = parts.find((c) => c.hostNet)?.hostNet;
@@ -115,7 +116,7 @@ function buildProcess(
     uses.map((u) => ({ fragment: u.fragment, need: u.need.item })),
     { arch: host.arch, defaultAction: seccompModeToAction(config.jail.seccomp) },
   );
-  return {
+  const proc: ProcessPlan = {
     id: b.id,
     role: b.role,
     exe: b.exe,
@@ -133,12 +134,27 @@ function buildProcess(
     rlimits: mergeRlimits(parts),
     capabilities: mergeCaps(parts),
     cgroup: { path: `${vmCgroupName(config.vm.name)}/${b.id}`, ...b.cgroup, devices: dev.rules },
-    lsm: {
-      ...(lsm.landlock ? { landlock: { required: lsm.landlock.required, rules: mergeLandlock(parts) } } : {}),
-    },
+    lsm: {},
     seccomp,
     after: b.after,
   };
+  proc.lsm = lsmPlan(proc, parts, config, lsm);
+  return proc;
+}
+
+/** The process's LSM settings, derived (by src/lsm) from its finished root, devices and fds. */
+function lsmPlan(proc: ProcessPlan, parts: Contribution[], config: VmConfig, lsm: LsmDecision): LsmPlan {
+  const out: LsmPlan = {};
+  // Every process of the VM shares one MCS pair: they share its images.
+  if (lsm.mac === "selinux") out.selinux = selinuxLabels(config.vm.name);
+  if (lsm.mac === "apparmor") out.apparmor = apparmorProfile(proc, config.vm.name);
+  if (lsm.landlock) {
+    out.landlock = {
+      required: lsm.landlock.required,
+      rules: [...landlockRules(proc), ...mergeLandlock(parts)],
+    };
+  }
+  return out;
 }
 
 function qemuLimits(config: VmConfig): Built["cgroup"] {
