@@ -171,14 +171,22 @@ function evaluate(arch, prelude, names, dir) {
   let pending = [...names];
   for (let round = 0; round < 50; round++) {
     const lines = prelude.split("\n").length;
+    // Each value becomes an initialised 64-bit object; the assembly lists it as .quad (x86_64)
+    // or .xword (aarch64). A name whose expression is not an integer constant fails to compile
+    // on its own line and is dropped.
     const body =
-      `${prelude}\nvoid qj_consts(void) {\n` +
-      pending.map((n) => `__asm__ volatile("@QJ ${n} %c0" :: "i"((long long)(${n})));`).join("\n") +
-      "\n}\n";
+      `${prelude}\n\n` +
+      pending
+        .map((n) => `__attribute__((used)) const unsigned long long qj_${n} = (unsigned long long)(${n});`)
+        .join("\n") +
+      "\n";
     const [ok, out] = compileToAsm(arch, body, dir);
     if (ok) {
       const values = {};
-      for (const m of out.matchAll(/@QJ (\w+) (-?\d+)/g)) values[m[1]] = BigInt.asUintN(64, BigInt(m[2]));
+      // Zero-valued objects are emitted as ".zero 8".
+      for (const m of out.matchAll(/^qj_(\w+):\s*\n\s*(?:\.(?:quad|xword|8byte)\s+(-?\d+)|\.zero\s+8)/gm))
+        values[m[1]] = BigInt.asUintN(64, BigInt(m[2] ?? 0));
+      // Names without a value here compiled to an address (string macros): not integer constants.
       return values;
     }
     const bad = new Set();
@@ -186,6 +194,10 @@ function evaluate(arch, prelude, names, dir) {
       const idx = Number(m[1]) - lines - 2;
       if (idx >= 0 && idx < pending.length) bad.add(pending[idx]);
     }
+    if (process.env.QJ_GEN_DEBUG)
+      process.stderr.write(
+        `${arch}: round ${round}: ${pending.length} names, dropping ${bad.size}: ${[...bad].slice(0, 5).join(" ")}\n${out.slice(0, 600)}\n`,
+      );
     if (bad.size === 0) throw new Error(`${arch}: cannot evaluate constants:\n${out.slice(0, 2000)}`);
     pending = pending.filter((n) => !bad.has(n));
   }

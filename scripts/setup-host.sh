@@ -5,6 +5,7 @@ pkgs=(
   qemu-system-x86 qemu-utils qemu-system-common   # QEMU, qemu-img, qemu-storage-daemon, virtiofsd
   busybox-static linux-image-amd64 cpio kmod      # the demo/test guest: kernel + busybox initramfs
   libseccomp-dev python3-seccomp                  # differential tests of the BPF compiler only
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross  # aarch64 seccomp tables (scripts/gen-seccomp-tables.mjs)
   apparmor strace iproute2 gcc make libc6-dev     # profile checks, traces, taps/netns, native helper
 )
 missing=()
