@@ -15,6 +15,8 @@ export * from "./guest/index.js";
 export type * from "./host/types.js";
 // LSM derivation: AppArmor profile, SELinux MCS labels, Landlock rules (GUEST+LSM).
 export * from "./lsm/index.js";
+// Native jail helper: spec, spawner, probe, plan mapping (NATIVE).
+export * from "./native/index.js";
 export type * from "./plan/types.js";
 export type * from "./seccomp/types.js";
 
