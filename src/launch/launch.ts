@@ -19,7 +19,7 @@ import { QemuJailError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import type { JailPlan, ProcessPlan } from "../plan/types.js";
-import type { Policy } from "../seccomp/types.js";
+import type { FragmentSet, Policy } from "../seccomp/types.js";
 import { undoEffect } from "./effects.js";
 import { closeAll, connectSocketsOf, type ListenEndpoint, type OpenedFd, openFds } from "./fds.js";
 import { acquireLock, releaseLock } from "./lock.js";
@@ -74,6 +74,8 @@ export interface LaunchedVm {
   startedAt: number;
   undo: UndoStack;
   recorder: Recorder;
+  /** The fragments the plan was composed from, when the caller has them (SIGSYS reports). */
+  fragments?: FragmentSet;
   /** Unwinds everything; resolves to the undo failures. Call once every process has exited. */
   cleanup(): Promise<Array<{ name: string; error: unknown }>>;
 }
