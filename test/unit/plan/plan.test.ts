@@ -23,11 +23,13 @@ function thrown(f: () => unknown): QemuJailError {
 const qemuOf = (p: JailPlan) => p.processes.find((x) => x.id === "qemu")!;
 
 describe("plan: golden plans (Debian 12 host fixture without KVM)", () => {
-  it.each(GOLDEN)("%s.toml gives the committed plan, byte for byte", (name) => {
+  // Compared as parsed JSON: the formatter may re-wrap the committed files; byte stability of
+  // the planner's own output is the next test's job.
+  it.each(GOLDEN)("%s.toml gives the committed plan", (name) => {
     const json = `${planToJson(plan(fixtureConfig(name), tcgHost(), testFragments()))}\n`;
     const file = join(FIXTURES, "plans", `${name}.json`);
     if (update) writeFileSync(file, json);
-    expect(json).toBe(readFileSync(file, "utf8"));
+    expect(JSON.parse(json)).toEqual(JSON.parse(readFileSync(file, "utf8")));
   });
 
   it.each(GOLDEN)("%s: planning twice gives identical JSON, and JSON round-trips", (name) => {
