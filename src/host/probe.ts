@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Arch, VmConfig } from "../config/types.js";
 import { QemuJailError } from "../errors.js";
+import { ProbeCache } from "./cache.js";
 import { probeCgroups } from "./cgroup.js";
 import { probeDevices } from "./devices.js";
 import type { ElfHeaderInfo } from "./elf.js";
@@ -35,6 +36,11 @@ export interface ProbeOptions {
   apparmorParserDirs?: string[];
   /** Which QEMU modules get their library closure resolved (see QemuProbeOptions). */
   moduleClosures?: "accel" | "all";
+  /**
+   * A file caching `--version` answers and ELF closures between runs, each entry valid while the
+   * files it depends on are unchanged (see cache.ts). Absent: no cache, nothing written.
+   */
+  cacheFile?: string;
 }
 
 const TRIPLET: Record<Arch, string> = { x86_64: "x86_64-linux-gnu", aarch64: "aarch64-linux-gnu" };
@@ -67,6 +73,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
   const sysRoot = opts.sysRoot ?? "/sys";
   const helperPath = opts.helperPath ?? defaultHelperPath();
   const memo = new Map<string, ElfHeaderInfo | undefined>();
+  const cache = opts.cacheFile ? new ProbeCache(opts.cacheFile) : undefined;
   const needFs = config ? config.share.length > 0 : undefined;
   const needQsd = config ? config.disk.some((d) => d.backend === "vhost-user") : undefined;
 
@@ -87,6 +94,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
       ldCachePath: opts.ldCachePath,
       moduleClosures: opts.moduleClosures,
       memo,
+      cache,
     }),
   );
   const fsP = timed(
@@ -98,6 +106,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
           opts.virtiofsdCandidates ?? ["/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd", "virtiofsd"],
           memo,
           opts.ldCachePath,
+          cache,
         ),
   );
   const qsdP = timed(
@@ -109,6 +118,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
           opts.storageDaemonCandidates ?? ["qemu-storage-daemon"],
           memo,
           opts.ldCachePath,
+          cache,
         ),
   );
   const lsmP = timed(
@@ -143,6 +153,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
     helperPath,
     timings,
   };
+  cache?.save();
   if (virtiofsd) facts.virtiofsd = virtiofsd;
   if (storageDaemon) facts.storageDaemon = storageDaemon;
   timings.total = Math.round((performance.now() - t0) * 10) / 10;

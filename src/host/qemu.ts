@@ -5,6 +5,7 @@
 import { readdir, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import { QemuJailError } from "../errors.js";
+import type { ProbeCache } from "./cache.js";
 import { elfDependencies } from "./deps.js";
 import type { ElfHeaderInfo } from "./elf.js";
 import { findExecutable, runQuery } from "./exec.js";
@@ -36,6 +37,37 @@ export function virtiofsdFlavour(versionText: string, helpText = ""): "c" | "rus
   return undefined;
 }
 
+/** `elfDependencies`, answered from `cache` while the binary, ld.so.cache and every library are unchanged. */
+export function cachedElf(
+  cache: ProbeCache | undefined,
+  path: string,
+  memo: Map<string, ElfHeaderInfo | undefined>,
+  ldCachePath?: string,
+): ElfInfo {
+  const key = `elf:${path}:${ldCachePath ?? ""}`;
+  const hit = cache?.get<ElfInfo>(key);
+  if (hit) return hit;
+  const info = elfDependencies(path, { memo, ldCachePath });
+  const files = [path, ldCachePath ?? "/etc/ld.so.cache", ...(info.resolved ?? []).map((r) => r.realPath)];
+  if (info.interpreterRealPath) files.push(info.interpreterRealPath);
+  cache?.set(key, files, info);
+  return info;
+}
+
+/** `path args` output, answered from `cache` while the binary is unchanged. */
+export async function cachedQuery(
+  cache: ProbeCache | undefined,
+  path: string,
+  args: string[],
+): Promise<string> {
+  const key = `run:${path}:${args.join(" ")}`;
+  const hit = cache?.get<string>(key);
+  if (hit !== undefined) return hit;
+  const out = await runQuery(path, args);
+  cache?.set(key, [path], out);
+  return out;
+}
+
 /** Options for the QEMU probe. */
 export interface QemuProbeOptions {
   binary: string;
@@ -49,6 +81,7 @@ export interface QemuProbeOptions {
    * catalogue's devices make QEMU load) or "all" (adds ~40 ms for the spice/GL/USB ones).
    */
   moduleClosures?: "accel" | "all";
+  cache?: ProbeCache;
 }
 
 /** Probes the QEMU system emulator. */
@@ -63,14 +96,15 @@ export async function probeQemu(opts: QemuProbeOptions): Promise<QemuBinaryFacts
   }
   const memo = opts.memo ?? new Map();
   // Start the version query first: it runs while we parse ELF files in this process.
-  const versionP = runQuery(path, ["--version"]);
+  const versionP = cachedQuery(opts.cache, path, ["--version"]);
   const firmwareP = probeFirmware(opts.firmwareDirs ?? DEFAULT_FIRMWARE_DIRS);
-  const elf = elfDependencies(path, { memo, ldCachePath: opts.ldCachePath });
+  const elf = cachedElf(opts.cache, path, memo, opts.ldCachePath);
   const mods = await probeModules(
     opts.moduleDirs ?? defaultModuleDirs(opts.triplet),
     memo,
     opts.ldCachePath,
     opts.moduleClosures === "all" ? () => true : (n) => n.startsWith("accel-"),
+    opts.cache,
   );
   const [versionText, fw] = await Promise.all([versionP, firmwareP]);
   const v = parseQemuVersion(versionText);
@@ -103,13 +137,14 @@ async function probeModules(
   memo: Map<string, ElfHeaderInfo | undefined>,
   ldCachePath: string | undefined,
   resolveClosure: (name: string) => boolean,
+  cache: ProbeCache | undefined,
 ): Promise<{ dir?: string; modules: string[]; moduleElf: Record<string, ElfInfo> }> {
   for (const dir of dirs) {
     const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".so")).sort();
     if (names.length === 0) continue;
     const moduleElf: Record<string, ElfInfo> = {};
     for (const n of names.filter(resolveClosure))
-      moduleElf[n] = elfDependencies(join(dir, n), { memo, ldCachePath });
+      moduleElf[n] = cachedElf(cache, join(dir, n), memo, ldCachePath);
     return { dir, modules: names, moduleElf };
   }
   return { modules: [], moduleElf: {} };
@@ -160,6 +195,7 @@ export async function probeBackend(
   candidates: string[],
   memo: Map<string, ElfHeaderInfo | undefined>,
   ldCachePath?: string,
+  cache?: ProbeCache,
 ): Promise<BackendBinaryFacts | undefined> {
   let path: string | undefined;
   for (const c of candidates) {
@@ -167,14 +203,15 @@ export async function probeBackend(
     if (path) break;
   }
   if (!path) return undefined;
-  const versionP = runQuery(path, ["--version"]);
-  const elf = elfDependencies(path, { memo, ldCachePath });
+  const versionP = cachedQuery(cache, path, ["--version"]);
+  const elf = cachedElf(cache, path, memo, ldCachePath);
   const text = await versionP;
   const v = parseQemuVersion(text);
   const facts: BackendBinaryFacts = { path, version: v?.version ?? text.split("\n")[0]!.trim(), elf };
   if (kind === "virtiofsd") {
     let flavour = virtiofsdFlavour(text);
-    if (!flavour) flavour = virtiofsdFlavour(text, await runQuery(path, ["--help"]).catch(() => ""));
+    if (!flavour)
+      flavour = virtiofsdFlavour(text, await cachedQuery(cache, path, ["--help"]).catch(() => ""));
     if (flavour) facts.flavour = flavour;
   }
   return facts;
