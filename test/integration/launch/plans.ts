@@ -1,7 +1,24 @@
 // Hand-written plans for launch tests: bare QEMU (paused, QMP on a launcher-made socket), so
 // launch and supervision are tested with real QEMU independently of the planner.
 
+import { execFileSync } from "node:child_process";
+import { join, resolve } from "node:path";
 import type { JailPlan, Need, ProcessPlan } from "../../../src/plan/types.js";
+
+/** Bundles a TS entry into one ESM file under `dir` (run with plain node), returns its path. */
+export function bundle(entry: string, dir: string): string {
+  const out = join(dir, "bundle.mjs");
+  execFileSync(resolve("node_modules/.bin/esbuild"), [
+    entry,
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    "--log-level=warning",
+    `--outfile=${out}`,
+    "--banner:js=import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
+  ]);
+  return out;
+}
 
 const need: Need = { item: "test", reason: "test plan" };
 

@@ -1,0 +1,107 @@
+// Every kind of effect (id claim, cgroups below our own, a tap in a test netns, an ownership
+// change, the QMP socket, a running QEMU), made by a launcher in its own process: once with a
+// graceful stop (SIGTERM → its own cleanup), once SIGKILLed and cleaned by `gc`. Both must leave
+// the host exactly as before. `ps` and `gc` never touch a VM whose launcher lives.
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { probeCgroups } from "../../../src/host/cgroup.js";
+import { cgroupDriver } from "../../../src/launch/cgroups.js";
+import { gc } from "../../../src/launch/gc.js";
+import { listVms } from "../../../src/launch/state.js";
+import { barePlan, bundle } from "./plans.js";
+import { hostSnapshot } from "./snapshot.js";
+
+let childScript: string;
+const netns = `qjt-gc-${process.pid}`;
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "qj-gc-"));
+  execFileSync("ip", ["netns", "add", netns]);
+  // The launcher runs as plain node (a wrapper such as vite-node would get the signals instead).
+  childScript = bundle(resolve("test/integration/launch/launcher-child.ts"), dir);
+});
+afterAll(() => {
+  execFileSync("ip", ["netns", "del", netns]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function planWithEverything(stateRoot: string, name: string) {
+  const plan = barePlan(stateRoot, name, ["-S"]);
+  const image = join(dir, `${name}.img`);
+  writeFileSync(image, "x");
+  chownSync(image, 0, 0);
+  plan.ownership.push({ path: image, uid: 64123, gid: 64123, need: { item: "disk[0]", reason: "rw image" } });
+  plan.taps.push({
+    name: `qjt${process.pid % 10000}`,
+    netns,
+    owner: { uid: 64123, gid: 64123 },
+    need: { item: "nic[0]", reason: "t" },
+  });
+  plan.processes[0]!.cgroup = {
+    path: `qemu-jail-${name}/qemu`,
+    pidsMax: 512,
+    memoryMax: 512 * 1024 * 1024,
+    devices: [],
+  };
+  plan.cgroup.path = `qemu-jail-${name}`;
+  return { plan, image };
+}
+
+function startLauncher(planFile: string, stateRoot: string): { child: ChildProcess; ready: Promise<void> } {
+  const child = spawn(process.execPath, [childScript, planFile, stateRoot], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  const ready = new Promise<void>((res, rej) => {
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (out.includes("READY")) res();
+    });
+    child.once("exit", (c) => rej(new Error(`launcher exited ${c}: ${out}`)));
+  });
+  return { child, ready };
+}
+
+const exited = (c: ChildProcess) =>
+  new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
+
+describe("cleanup of every effect", () => {
+  it.each(["graceful", "sigkill+gc"])("%s leaves the host as it was", async (mode) => {
+    const stateRoot = join(dir, `state-${mode.replace(/\W/g, "")}`);
+    const name = mode === "graceful" ? "g1" : "k1";
+    const { plan, image } = planWithEverything(stateRoot, name);
+    const planFile = join(dir, `${name}.json`);
+    writeFileSync(planFile, JSON.stringify(plan));
+    const before = await hostSnapshot(netns);
+    const { child, ready } = startLauncher(planFile, stateRoot);
+    await ready;
+    // While it runs: the effects are there, ps sees it, gc leaves it alone.
+    expect(statSync(image).uid).toBe(64123);
+    expect(execFileSync("ip", ["-n", netns, "link", "show"]).toString()).toContain(plan.taps[0]!.name);
+    expect(listVms(stateRoot).find((v) => v.name === name)?.running).toBe(true);
+    const drv = cgroupDriver(await probeCgroups());
+    expect((await gc(stateRoot, { cgroups: drv }))[0]?.action).toBe("skipped-running");
+    expect(existsSync(plan.qmp.path)).toBe(true);
+
+    if (mode === "graceful") {
+      child.kill("SIGTERM");
+      await exited(child);
+      expect(child.exitCode).toBe(0);
+    } else {
+      child.kill("SIGKILL");
+      await exited(child);
+      expect(listVms(stateRoot).find((v) => v.name === name)?.running).toBe(false);
+      const r = await gc(stateRoot, { cgroups: drv });
+      expect(r).toMatchObject([{ vm: name, action: "cleaned", failures: [] }]);
+    }
+    expect(statSync(image).uid).toBe(0);
+    expect(readdirSync(stateRoot).filter((e) => e !== ".ids")).toEqual([]);
+    expect(readdirSync(join(stateRoot, ".ids"))).toEqual([]);
+    expect(await hostSnapshot(netns)).toEqual(before);
+  });
+});
