@@ -44,7 +44,7 @@ out("created", {
 // pids.max = 8: the shell plus 7 sleeps fit, the next fork fails (EAGAIN).
 const pids = inCgroup(
   qemuDir,
-  "n=0; while [ $n -lt 20 ]; do sleep 30 & n=$((n+1)); done; echo started=$n; kill $(jobs -p) 2>/dev/null",
+  "n=0; while [ $n -lt 20 ]; do sleep 30 >/dev/null 2>&1 & n=$((n+1)); done; echo started=$n; kill $(jobs -p) 2>/dev/null",
 );
 out("pids", { ...pids, events: read("pids.events") });
 
