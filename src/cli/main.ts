@@ -12,8 +12,13 @@ export type Register = (program: Command) => void;
 const commands: Array<() => Promise<{ register: Register }>> = [
   () => import("./argv.js"),
   () => import("./audit.js"),
+  () => import("./demo.js"),
+  () => import("./gc.js"),
   () => import("./plan.js"),
+  () => import("./ps.js"),
+  () => import("./run.js"),
   () => import("./schema.js"),
+  () => import("./stop.js"),
   () => import("./validate.js"),
 ];
 
