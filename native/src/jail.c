@@ -406,7 +406,7 @@ static int last_cap(void) {
  *  5. ambient raise of kept capabilities, so they survive execve as a non-root uid;
  *  6. verify: the kernel must report what we asked for. */
 static void stage_creds(struct qj_spec *s) {
-  if (!s->have_ids) return;
+  /* Always: a payload never keeps a capability it was not given, even without an IDS record. */
   uint64_t keep = s->caps_keep;
   int last = last_cap();
   unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
@@ -416,11 +416,13 @@ static void stage_creds(struct qj_spec *s) {
   for (int c = 0; c <= last; c++)
     if (!(keep >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) FAIL("creds", "capbset-drop", "-");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) FAIL("creds", "ambient-clear", "-");
-  gid_t groups[QJ_MAX_GROUPS];
-  for (int i = 0; i < s->ngroups; i++) groups[i] = s->groups[i];
-  if (setgroups((size_t)s->ngroups, groups) < 0) FAIL("creds", "setgroups", "-");
-  if (setresgid(s->gid, s->gid, s->gid) < 0) FAIL("creds", "setresgid", "-");
-  if (setresuid(s->uid, s->uid, s->uid) < 0) FAIL("creds", "setresuid", "-");
+  if (s->have_ids) {
+    gid_t groups[QJ_MAX_GROUPS];
+    for (int i = 0; i < s->ngroups; i++) groups[i] = s->groups[i];
+    if (setgroups((size_t)s->ngroups, groups) < 0) FAIL("creds", "setgroups", "-");
+    if (setresgid(s->gid, s->gid, s->gid) < 0) FAIL("creds", "setresgid", "-");
+    if (setresuid(s->uid, s->uid, s->uid) < 0) FAIL("creds", "setresuid", "-");
+  }
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {{0}};
   for (int i = 0; i < 2; i++) {
@@ -435,8 +437,8 @@ static void stage_creds(struct qj_spec *s) {
   uid_t r, e, sv;
   gid_t gr, ge, gs;
   struct __user_cap_data_struct got[2];
-  if (getresuid(&r, &e, &sv) < 0 || r != s->uid || e != s->uid || sv != s->uid ||
-      getresgid(&gr, &ge, &gs) < 0 || gr != s->gid || ge != s->gid || gs != s->gid) {
+  if (s->have_ids && (getresuid(&r, &e, &sv) < 0 || r != s->uid || e != s->uid || sv != s->uid ||
+      getresgid(&gr, &ge, &gs) < 0 || gr != s->gid || ge != s->gid || gs != s->gid)) {
     errno = EPERM;
     FAIL("creds", "verify-ids", "-");
   }

@@ -105,14 +105,17 @@ export function specFromPlan(proc: ProcessPlan, ctx: PlanSpecContext): HelperSte
 
   if (ns.mount) {
     steps.push({ step: "propagation", mode: "private" });
+    // A "dir" entry for "/" is the root itself: it gives the root's mode.
+    const top = proc.root.find((e) => e.kind === "dir" && e.path === "/");
     steps.push({
       step: "root",
       mountpoint: ctx.rootMountpoint,
       sizeBytes: ctx.rootSizeBytes ?? 1 << 20,
-      mode: 0o755,
+      mode: top?.kind === "dir" ? top.mode : 0o755,
     });
     // Parents before children; otherwise the plan's order.
     const entries = proc.root
+      .filter((e) => e !== top)
       .map((e, i) => ({ e, i }))
       .sort((a, b) => depth(a.e.path) - depth(b.e.path) || a.i - b.i);
     for (const { e } of entries) steps.push(rootStep(proc, e));
