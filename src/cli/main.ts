@@ -18,6 +18,7 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import("./ps.js"),
   () => import("./run.js"),
   () => import("./schema.js"),
+  () => import("./seccomp.js"),
   () => import("./stop.js"),
   () => import("./validate.js"),
 ];
