@@ -56,7 +56,7 @@ export async function applyCgroupOps(plan: CgroupOps, opts: ApplyCgroupOptions =
   const created: string[] = [];
   let supervisorDir: string | undefined;
   const undo = async (u: { killRemaining?: boolean } = {}) =>
-    runUndo(stack, u.killRemaining ?? false, opts.rmdirTimeoutMs ?? 3000);
+    runUndo(stack, u.killRemaining ? killTargets(plan, created) : [], pid, opts.rmdirTimeoutMs ?? 3000);
 
   try {
     for (const op of plan.ops) {
@@ -229,19 +229,25 @@ async function doWrite(op: Extract<CgroupOp, { op: "write" }>): Promise<CgroupWa
   return undefined;
 }
 
-async function runUndo(stack: Undo[], killRemaining: boolean, timeoutMs: number): Promise<void> {
+/** The process leaves this setup created: the only cgroups whose tasks undo may kill. */
+function killTargets(plan: CgroupOps, created: string[]): string[] {
+  const mine = new Set(created);
+  return Object.values(plan.join)
+    .flat()
+    .filter((d) => mine.has(d));
+}
+
+async function runUndo(stack: Undo[], killDirs: string[], selfPid: number, timeoutMs: number): Promise<void> {
   const left: string[] = [];
   const failedDirs: string[] = [];
-  if (killRemaining) {
-    for (const u of stack) {
-      if (u.kind !== "rmdir") continue;
-      const pids = await readWords(join(u.dir, "cgroup.procs")).catch(() => [] as string[]);
-      for (const p of pids) {
-        try {
-          kill(Number(p), "SIGKILL");
-        } catch {
-          // already gone
-        }
+  // Kill only tasks in the process leaves (never the supervisor leaf, never the launcher itself).
+  for (const dir of killDirs) {
+    const pids = await readWords(join(dir, "cgroup.procs")).catch(() => [] as string[]);
+    for (const p of pids.map(Number).filter((p) => p !== selfPid)) {
+      try {
+        kill(p, "SIGKILL");
+      } catch {
+        // already gone
       }
     }
   }
