@@ -117,6 +117,7 @@ function processDiff(a: ProcessPlan, b: ProcessPlan, out: Change[]): void {
         : undefined,
     }));
   setDiff(id, "syscalls", rules(a), rules(b), out);
+  value(id, "syscalls", "fragments", a.seccomp.fragments.join(", "), b.seccomp.fragments.join(", "), out);
   value(
     id,
     "syscalls",
