@@ -15,6 +15,7 @@ import net from "node:net";
 import { dirname, join } from "node:path";
 import { QemuJailError } from "../errors.js";
 import type { PassedFd, ProcessPlan } from "../plan/types.js";
+import { attachTap } from "./net.js";
 
 /** A file descriptor opened in the launcher, and how to let go of it once the child has its copy. */
 export interface OpenedFd {
@@ -89,7 +90,7 @@ function openFile(path: string, flags: number, need: PassedFd["need"]): number {
  * Opens every fd of `proc` except `socket-of` (see `connectSocketsOf`). Synchronous on purpose
  * (see the header). On failure, closes what it opened and throws.
  */
-export function openFds(proc: ProcessPlan): OpenedFd[] {
+export function openFds(proc: ProcessPlan, taps: Map<string, number> = new Map()): OpenedFd[] {
   const opened: OpenedFd[] = [];
   try {
     for (const p of proc.fds) {
@@ -123,10 +124,28 @@ export function openFds(proc: ProcessPlan): OpenedFd[] {
             close: () => undefined,
           });
           break;
-        case "tap":
-          // TUNSETIFF is an ioctl, which Node cannot issue: the helper attaches taps (in the
-          // tap's netns) itself. See src/native.
+        case "tap": {
+          // Created by this launch: attached when it was created (see net.ts). An existing tap
+          // is attached now; that works only in the launcher's own netns.
+          const made = taps.get(s.name);
+          if (made !== undefined) {
+            opened.push({ target: p.fd, fd: made, created: [], close: () => undefined });
+          } else if (s.netns) {
+            throw new QemuJailError(
+              "TAP_NETNS_EXISTING",
+              `cannot attach to existing tap ${s.name} in netns ${s.netns}`,
+              {
+                exit: "jail",
+                location: { key: p.need.item },
+                hint: "let qemu-jail create the tap (create = true), or use a tap in the host's netns",
+              },
+            );
+          } else {
+            const fd = attachTap(s.name);
+            opened.push({ target: p.fd, fd, created: [], close: () => closeSync(fd) });
+          }
           break;
+        }
         case "socket-of":
           break;
       }

@@ -7,6 +7,7 @@
 import {
   chmodSync,
   chownSync,
+  closeSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -227,11 +228,14 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
       for (const [id, d] of made) cgroupDirs.set(id, d);
     }
 
-    // 6. Taps: created (owned by the VM's uid) before QEMU, which attaches to them by fd.
+    // 6. Taps: created (owned by the VM's uid) before QEMU, which gets each as an attached fd.
+    const tapFds = new Map<string, number>();
     for (const tap of plan.taps) {
-      await step(`tap ${tap.name}`, () =>
+      const fd = await step(`tap ${tap.name}`, () =>
         effect({ kind: "tap", name: tap.name, netns: tap.netns }, `tap ${tap.name}`, () => createTap(tap)),
       );
+      tapFds.set(tap.name, fd);
+      openedAll.push({ target: -1, fd, created: [], close: () => closeSync(fd) });
     }
 
     // 7. Ownership: give rw images to the VM's uid where it needs them; the original owner is
@@ -263,10 +267,13 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
     const endpoints: ListenEndpoint[] = [];
     for (const proc of plan.processes) {
       const jailed = await step(`spawn ${proc.id}`, () =>
-        spawnOne(proc, { opts, stateDir, rec, undo, cgroupDirs, endpoints, openedAll, log }),
+        spawnOne(proc, { opts, stateDir, rec, undo, cgroupDirs, endpoints, openedAll, log, tapFds }),
       );
       processes.set(proc.id, jailed);
     }
+    // Taps no process took (none should be left): their fds go now.
+    closeAll(openedAll, false);
+    openedAll.length = 0;
   } catch (error) {
     closeAll(openedAll, false);
     // Processes already started are stopped before their cgroups and sockets go.
@@ -325,6 +332,7 @@ interface SpawnContext {
   endpoints: ListenEndpoint[];
   openedAll: OpenedFd[];
   log: Logger;
+  tapFds: Map<string, number>;
 }
 
 async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProcess> {
@@ -332,6 +340,9 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
   const program = c.opts.compile(proc.seccomp);
   const bpfPath = join(c.stateDir, `${proc.id}.bpf`);
   writeFileSync(bpfPath, program, { mode: 0o600 });
+  // The mount point of the jail's root: an empty dir in the state dir (removed with it).
+  const rootDir = join(c.stateDir, `root-${proc.id}`);
+  mkdirSync(rootDir, { mode: 0o755 });
 
   // Connected ends of other processes' sockets: async, so before the synchronous section.
   const connected = await connectSocketsOf(proc, c.endpoints);
@@ -346,7 +357,7 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
   }
   // From here to the spawner's synchronous spawn, no await: Node must not get to accept on a
   // listening socket that belongs to the jailed process (see fds.ts).
-  const opened = openFds(proc);
+  const opened = openFds(proc, c.tapFds);
   c.openedAll.push(...opened);
   for (const p of proc.fds) {
     if (p.source.kind === "listen-unix") c.endpoints.push({ process: proc.id, fd: p, path: p.source.path });
@@ -358,6 +369,7 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
     fds,
     bpf: [program],
     cgroupDirs: c.cgroupDirs.get(proc.id) ?? [],
+    rootDir,
     onStage: (stage, ms) =>
       c.log.debug({ process: proc.id, stage, ms: Number(ms.toFixed(2)) }, `helper stage: ${stage}`),
   });
@@ -368,6 +380,16 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
     // The child has its copies now (or failed): ours go.
     closeAll([...opened, ...connected], false);
     for (const o of [...opened, ...connected]) c.openedAll.splice(c.openedAll.indexOf(o), 1);
+    // Tap fds this process got are its own now.
+    for (const f of proc.fds) {
+      if (f.source.kind !== "tap") continue;
+      const fd = c.tapFds.get(f.source.name);
+      if (fd === undefined) continue;
+      c.tapFds.delete(f.source.name);
+      closeSync(fd);
+      const i = c.openedAll.findIndex((o) => o.fd === fd);
+      if (i >= 0) c.openedAll.splice(i, 1);
+    }
     rmSync(bpfPath, { force: true });
   }
   const e = c.rec.intend({

@@ -1,42 +1,49 @@
-// The Spawner over NATIVE's helper: build the HelperSpec of a ProcessPlan (NATIVE's builder),
-// with the launcher's fds, the compiled BPF and the cgroup dirs to join, then spawnJailed. The
-// returned handle resolves once the helper confirms exec; the helper stays as the payload's
-// parent and reports its exit status (and SIGSYS as the payload's signal).
+// The Spawner over NATIVE's helper: NATIVE's specFromPlan turns a ProcessPlan plus what only the
+// launcher knows (the fds it opened, the compiled BPF, the cgroup dirs it created, the root
+// mount point) into the helper's steps; spawnJailed runs the helper. The handle resolves once
+// the helper confirms exec; the helper stays as the payload's parent and reports its exit
+// status (a seccomp kill shows as the payload's SIGSYS).
 
-import type { ProcessPlan } from "../plan/types.js";
 import type { Spawner } from "./spawn.js";
 
-/** What the spec builder gets besides the ProcessPlan. */
-export interface SpecInputs {
-  /** fd number in the payload → the launcher's fd. */
-  fds: Map<number, number>;
-  bpf: Uint8Array[];
-  cgroupDirs: string[];
+interface NativeHandle {
+  helperPid: number;
+  readonly pid: number | undefined;
+  ready: Promise<{ pid: number }>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals | number): boolean;
 }
 
-/** NATIVE's builder: ProcessPlan + inputs → HelperSpec. */
-export type SpecBuilder = (proc: ProcessPlan, inputs: SpecInputs) => { steps: unknown[] };
+interface NativeModule {
+  specFromPlan(proc: unknown, ctx: Record<string, unknown>): unknown[];
+  spawnJailed(spec: { steps: unknown[] }, o: Record<string, unknown>): NativeHandle;
+}
 
-// NATIVE's modules are loaded by name at run time, so this file does not pin their layout.
-const SPAWN_MODULE = "../native/spawn.js";
-const BUILDER_MODULE = "../native/from-plan.js";
+// Loaded by name at run time, so `qemu-jail --help` and the pure parts never load it.
+const NATIVE_MODULE = "../native/index.js";
 
 /** A Spawner running each process through the helper at `helperPath`. */
-export function nativeSpawner(helperPath: string, build?: SpecBuilder): Spawner {
+export function nativeSpawner(helperPath: string): Spawner {
   return async (req) => {
-    const native = (await import(SPAWN_MODULE)) as {
-      spawnJailed: (spec: { steps: unknown[] }, o: Record<string, unknown>) => NativeHandle;
-    };
-    const builder =
-      build ?? ((await import(BUILDER_MODULE)) as { helperSpecFromPlan: SpecBuilder }).helperSpecFromPlan;
-    const spec = builder(req.proc, { fds: req.fds, bpf: req.bpf, cgroupDirs: req.cgroupDirs });
-    const handle = native.spawnJailed(spec, {
-      helperPath,
-      stdio: ["ignore", "inherit", "inherit"],
-      onStatus: (ev: { kind: string; stage?: string }, ms: number) => {
-        if (ev.kind === "stage" && ev.stage) req.onStage?.(ev.stage, ms);
-      },
+    const native = (await import(NATIVE_MODULE)) as NativeModule;
+    const steps = native.specFromPlan(req.proc, {
+      cgroupDirs: req.cgroupDirs,
+      seccomp: req.bpf,
+      fds: Object.fromEntries(req.fds),
+      rootMountpoint: req.rootDir,
     });
+    // spawnJailed spawns synchronously: the launcher's listening sockets are handed over before
+    // its event loop can accept on them (see fds.ts).
+    const handle = native.spawnJailed(
+      { steps },
+      {
+        helperPath,
+        stdio: ["ignore", "inherit", "inherit"],
+        onStatus: (ev: { kind: string; stage?: string }, ms: number) => {
+          if (ev.kind === "stage" && ev.stage) req.onStage?.(ev.stage, ms);
+        },
+      },
+    );
     const { pid } = await handle.ready;
     return {
       id: req.proc.id,
@@ -48,11 +55,4 @@ export function nativeSpawner(helperPath: string, build?: SpecBuilder): Spawner 
       },
     };
   };
-}
-
-interface NativeHandle {
-  helperPid: number;
-  ready: Promise<{ pid: number }>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(signal?: NodeJS.Signals | number): boolean;
 }

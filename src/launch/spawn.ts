@@ -21,6 +21,8 @@ export interface SpawnRequest {
   bpf: Uint8Array[];
   /** Absolute cgroup dirs the process joins before it runs anything (one per hierarchy). */
   cgroupDirs: string[];
+  /** An empty dir the jail's root tmpfs is mounted over (in the jail's mount namespace only). */
+  rootDir: string;
   /** Per-stage timing callback (stage name, ms since spawn). */
   onStage?: (stage: string, ms: number) => void;
 }
