@@ -130,7 +130,7 @@ static void check_privileged(const char *hostpid) {
   TRY("unshare", "net", unshare(CLONE_NEWNET));
   int nsfd = open("/proc/self/ns/net", O_RDONLY);
   TRY("setns", "self-net", nsfd < 0 ? (errno = ENOENT, -1) : setns(nsfd, CLONE_NEWNET));
-  TRY("mknod", "/probe-null", mknod("/probe-null", S_IFCHR | 0666, makedev(1, 3)));
+  TRY("mknod", "/tmp/probe-null", mknod("/tmp/probe-null", S_IFCHR | 0666, makedev(1, 3)));
   TRY("init_module", "", syscall(SYS_init_module, NULL, 0, ""));
   TRY("finit_module", "", syscall(SYS_finit_module, 0, "", 0));
   union bpf_attr attr;
@@ -150,6 +150,13 @@ static void check_privileged(const char *hostpid) {
   TRY("open", "/proc/sys/kernel/core_pattern", open("/proc/sys/kernel/core_pattern", O_WRONLY));
   TRY("setuid", "0", setuid(0));
   TRY("create", "/probe-file", open("/probe-file", O_CREAT | O_WRONLY, 0600));
+  /* In a child: if it succeeds, the caller would be in a new user namespace. */
+  pid_t c = fork();
+  if (c == 0) _exit(unshare(CLONE_NEWUSER) < 0 ? errno : 0);
+  int st = 0;
+  if (c > 0) waitpid(c, &st, 0);
+  int ue = c < 0 ? errno : WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+  result("unshare", "user", ue ? -1 : 0, ue);
   if (hostpid) {
     pid_t p = atoi(hostpid);
     TRY("kill", hostpid, kill(p, 0));

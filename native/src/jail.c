@@ -202,11 +202,12 @@ static void mount_attrs(int tree, uint64_t attrs, int priv, const char *path) {
   if (mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof a) < 0) FAIL("root", "mount_setattr", path);
 }
 
-/* Bind a host path into the root. The source is opened O_PATH|O_NOFOLLOW (a symlink as last
- * component is refused, a swap after the check cannot redirect the mount: we clone the very
- * inode we checked), its type must match the declaration (a "file" is a regular file: no
- * sockets, devices or fifos), and the clone gets its flags before it becomes visible. */
-static void root_bind(struct qj_spec *s, int rootfd, struct qj_rootop *op) {
+/* Bind a host path into the root, step 1 (before the root tmpfs hides anything): open the
+ * source O_PATH|O_NOFOLLOW (a symlink as last component is refused; a swap after the check
+ * cannot redirect the mount: we clone the very inode we checked), check its type against the
+ * declaration (a "file" is a regular file: no sockets, devices or fifos), clone it as a
+ * detached mount and give the clone its flags before it can ever be visible. */
+static int bind_prepare(struct qj_spec *s, struct qj_rootop *op) {
   int src = open(op->source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (src < 0) FAIL("root", "open-source", op->source);
   struct stat st;
@@ -220,23 +221,29 @@ static void root_bind(struct qj_spec *s, int rootfd, struct qj_rootop *op) {
     errno = want_dir ? ENOTDIR : (S_ISDIR(st.st_mode) ? EISDIR : EINVAL);
     FAIL("root", "source-type", op->source);
   }
+  int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0) FAIL("root", "open_tree", op->source);
+  close(src);
+  uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (!(op->flags & QJ_BIND_RW)) attrs |= MOUNT_ATTR_RDONLY;
+  if (!(op->flags & QJ_BIND_EXEC)) attrs |= MOUNT_ATTR_NOEXEC;
+  mount_attrs(tree, attrs, !s->propagation_slave, op->source);
+  return tree;
+}
+
+/* Step 2: create the mount point inside the new root and attach the prepared clone there. */
+static void bind_attach(int rootfd, struct qj_rootop *op, int tree) {
   const char *leaf;
   int parent = open_parent(rootfd, op->path, &leaf, "root");
-  if (want_dir) {
+  if (op->flags & QJ_BIND_DIR) {
     if (mkdirat(parent, leaf, 0755) < 0 && errno != EEXIST) FAIL("root", "mkdir", op->path);
   } else {
     int f = openat(parent, leaf, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f < 0 && errno != EEXIST) FAIL("root", "create", op->path);
     if (f >= 0) close(f);
   }
-  int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-  if (tree < 0) FAIL("root", "open_tree", op->source);
-  uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  if (!(op->flags & QJ_BIND_RW)) attrs |= MOUNT_ATTR_RDONLY;
-  if (!(op->flags & QJ_BIND_EXEC)) attrs |= MOUNT_ATTR_NOEXEC;
-  mount_attrs(tree, attrs, !s->propagation_slave, op->source);
   if (move_mount(tree, "", parent, leaf, MOVE_MOUNT_F_EMPTY_PATH) < 0) FAIL("root", "move_mount", op->path);
-  close(tree), close(src), close(parent);
+  close(tree), close(parent);
 }
 
 /* A new tmpfs (fsopen/fsmount), attached at parent/leaf. */
@@ -264,6 +271,17 @@ static void new_tmpfs(int parent, const char *leaf, uint32_t mode, uint32_t uid,
 
 static int stage_root(struct qj_spec *s) {
   if (!s->have_root) return -1;
+  /* Open and clone every bind source first: the root tmpfs may be mounted over a directory
+   * that holds sources (e.g. /tmp). One fd per bind: make room for them. */
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  int *trees = calloc((size_t)s->nops + 1, sizeof *trees);
+  if (!trees) FAIL("root", "malloc", "-");
+  for (int i = 0; i < s->nops; i++)
+    if (s->ops[i].type == QJ_BIND) trees[i] = bind_prepare(s, &s->ops[i]);
   /* The root tmpfs is mounted over an existing dir, inside our private mount namespace only.
    * nodev only when no device node is listed (mknod'ed nodes need a dev-capable mount); it is
    * remounted read-only after pivot_root, and the payload has no CAP_MKNOD. */
@@ -277,7 +295,7 @@ static int stage_root(struct qj_spec *s) {
     int parent;
     switch (op->type) {
     case QJ_BIND:
-      root_bind(s, rootfd, op);
+      bind_attach(rootfd, op, trees[i]);
       break;
     case QJ_MKDIR:
       parent = open_parent(rootfd, op->path, &leaf, "root");
@@ -307,6 +325,7 @@ static int stage_root(struct qj_spec *s) {
     }
     }
   }
+  free(trees);
   done(s, "root");
   return rootfd;
 }

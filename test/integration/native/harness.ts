@@ -2,9 +2,11 @@
 // a runner that collects the probe's JSON lines, test cgroups below our own in every
 // hierarchy, and host-state snapshots (mounts, cgroups, temp dirs) to prove nothing is left.
 
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { probePath, testHelperPath } from "../../../src/native/paths.js";
 import { type ExitStatus, type JailedProcess, spawnJailed } from "../../../src/native/spawn.js";
 import type { HelperSpec, HelperStep } from "../../../src/native/spec.js";
@@ -179,4 +181,57 @@ export function hostSnapshot(): { mounts: string; cgroups: string[]; tmp: string
 export function tempDir(): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), "qj-native-"));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Runs the helper on raw spec bytes (for malformed-input tests); returns status lines and exit. */
+export function runRaw(
+  bytes: Uint8Array,
+  helper = testHelperPath(),
+): Promise<{ lines: string[]; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(helper, [], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
+    let out = "";
+    (child.stdio[4] as Readable).setEncoding("utf8").on("data", (c: string) => {
+      out += c;
+    });
+    const spec = child.stdio[3] as Writable;
+    spec.on("error", () => {});
+    spec.end(Buffer.from(bytes));
+    child.on("close", (code) => resolve({ lines: out.split("\n").filter(Boolean), code }));
+  });
+}
+
+/** A classic BPF program for x86_64: foreign arch → kill; each listed nr → its action; else allow. */
+export function bpfProgram(rules: Array<[nr: number, action: number]>): Uint8Array {
+  const insns: Array<[number, number, number, number]> = [
+    [0x20, 0, 0, 4], // ld [arch]
+    [0x15, 1, 0, 0xc000003e], // jeq AUDIT_ARCH_X86_64 → skip the kill
+    [0x06, 0, 0, 0x80000000], // ret KILL_PROCESS
+    [0x20, 0, 0, 0], // ld [nr]
+  ];
+  for (const [nr, action] of rules) {
+    insns.push([0x15, 0, 1, nr]); // jeq nr → next, else skip one
+    insns.push([0x06, 0, 0, action]);
+  }
+  insns.push([0x06, 0, 0, 0x7fff0000]); // ret ALLOW
+  const b = Buffer.alloc(insns.length * 8);
+  insns.forEach(([code, jt, jf, k], i) => {
+    b.writeUInt16LE(code, i * 8);
+    b.writeUInt8(jt, i * 8 + 2);
+    b.writeUInt8(jf, i * 8 + 3);
+    b.writeUInt32LE(k >>> 0, i * 8 + 4);
+  });
+  return b;
+}
+
+export const SECCOMP_RET_KILL_PROCESS = 0x80000000;
+export const SECCOMP_RET_ERRNO = 0x00050000;
+
+/** Polls until `pred` holds (for process deaths we only observe through /proc). */
+export async function until(pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error("timed out waiting for a condition");
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
