@@ -251,35 +251,43 @@ async function runUndo(stack: Undo[], killDirs: string[], selfPid: number, timeo
       }
     }
   }
+  // Undo entries that could not be completed go back on the stack (in order), so a later undo
+  // (the launcher's retry, or gc) tries them again.
+  const retry: Undo[] = [];
   while (stack.length > 0) {
     const u = stack.pop()!;
     if (u.kind === "rmdir") {
       if (failedDirs.some((f) => f.startsWith(`${u.dir}/`))) {
-        left.push(u.dir);
+        retry.push(u);
         continue;
       }
       const err = await rmdirPatiently(u.dir, timeoutMs);
       if (err) {
         failedDirs.push(u.dir);
         left.push(`${u.dir} (${err})`);
+        retry.push(u);
       }
     } else if (u.kind === "disable") {
       // Only what we enabled. EBUSY: a cgroup we did not create (another VM's, sharing a parent)
       // now relies on it, so it is no longer ours to take away.
-      await writeFile(
-        join(u.dir, "cgroup.subtree_control"),
-        u.controllers.map((c) => `-${c}`).join(" "),
-      ).catch((e) => {
+      try {
+        await writeFile(join(u.dir, "cgroup.subtree_control"), u.controllers.map((c) => `-${c}`).join(" "));
+      } catch (e) {
         if (errno(e) !== "EBUSY" && errno(e) !== "ENOENT") {
           left.push(`${u.dir}/cgroup.subtree_control +${u.controllers.join(" +")} (${errno(e)})`);
+          retry.push(u);
         }
-      });
+      }
     } else {
-      await writeFile(join(u.to, "cgroup.procs"), String(u.pid)).catch((e) => {
+      try {
+        await writeFile(join(u.to, "cgroup.procs"), String(u.pid));
+      } catch (e) {
         left.push(`launcher pid ${u.pid} not moved back to ${u.to} (${errno(e)})`);
-      });
+        retry.push(u);
+      }
     }
   }
+  stack.push(...retry.reverse());
   if (left.length > 0) {
     throw new QemuJailError("CGROUP_UNDO_INCOMPLETE", `cgroup cleanup left: ${left.join("; ")}`, {
       exit: "jail",

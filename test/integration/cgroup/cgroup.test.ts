@@ -199,6 +199,41 @@ describe.skipIf(!root)("cgroups on this host (real kernel)", () => {
     }
   });
 
+  it("undo waits for a process that was just killed to leave its cgroup", async () => {
+    const name = `${prefix}dying`;
+    const vm = await createVmCgroups(facts, {
+      path: name,
+      processes: [{ id: "q", cgroup: { path: `${name}/q`, pidsMax: 8, devices: [] } }],
+    });
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    for (const d of vm.join.q!) await writeFile(join(d, "cgroup.procs"), String(child.pid));
+    child.kill("SIGKILL");
+    // no wait for the exit: rmdir gives EBUSY until the task is gone and undo retries
+    await vm.undo();
+    for (const d of vm.created) expect(await exists(d)).toBe(false);
+    await exited(child);
+  });
+
+  it("undo refuses to pretend: a live process keeps its cgroup, and undo says so", async () => {
+    const name = `${prefix}live`;
+    const vm = await createVmCgroups(
+      facts,
+      { path: name, processes: [{ id: "q", cgroup: { path: `${name}/q`, devices: [] } }] },
+      { rmdirTimeoutMs: 200 },
+    );
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      for (const d of vm.join.q!) await writeFile(join(d, "cgroup.procs"), String(child.pid));
+      await expect(vm.undo()).rejects.toMatchObject({ code: "CGROUP_UNDO_INCOMPLETE" });
+      expect(await exists(vm.join.q![0]!)).toBe(true);
+    } finally {
+      child.kill("SIGKILL");
+      await exited(child);
+    }
+    // a second undo (the launcher's retry, or gc's) finishes the job
+    await vm.undo();
+  });
+
   it("an existing VM cgroup is never adopted, and the running one is left intact", async () => {
     const name = `${prefix}dup`;
     const req = {

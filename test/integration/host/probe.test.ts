@@ -56,6 +56,19 @@ describe.skipIf(!hasQemu)("probeHost on this host", () => {
     expect(f.timings?.total).toBeGreaterThan(0);
   });
 
+  it("asks the native helper for the Landlock ABI when it is built", async () => {
+    const f = await probeHost();
+    if (!existsSync(f.helperPath)) {
+      // fallback documented in LsmFacts: -1 = landlock listed (or list unreadable), version unknown
+      expect(f.lsm.landlockAbi === -1 || f.lsm.landlockAbi === 0).toBe(true);
+      return;
+    }
+    const out = execFileSync(f.helperPath, ["--probe"], { encoding: "utf8" });
+    const abi = Number(/^landlock_abi=(-?\d+)$/m.exec(out)?.[1]);
+    expect(f.lsm.landlockAbi).toBe(Math.max(0, abi));
+    expect(f.lsm.landlockAbi).toBeGreaterThan(0); // this host's kernel has Landlock (ABI 7)
+  });
+
   it("probes the config's images: qcow2 with its backing file, raw", async () => {
     const base = join(dir, "base.raw");
     const top = join(dir, "top.qcow2");
