@@ -46,7 +46,14 @@ export function normalizeConfig(
   const b = raw.boot;
   const mode = b.mode ?? (b.code !== undefined ? "firmware" : b.kernel !== undefined ? "kernel" : undefined);
   let boot: VmConfig["boot"] = { mode: "kernel", kernel: "", cmdline: "" };
-  if (mode === undefined) {
+  if (b.mode === undefined && b.kernel !== undefined && b.code !== undefined) {
+    bad(
+      "CONFIG_CONFLICT",
+      ["boot", "code"],
+      "[boot] names both a kernel and firmware code",
+      "keep kernel (direct kernel boot) or code (firmware), not both",
+    );
+  } else if (mode === undefined) {
     bad(
       "CONFIG_MISSING_KEY",
       ["boot"],
@@ -147,7 +154,14 @@ export function normalizeConfig(
         "a vhost-user-blk device has no serial property",
         'remove serial, or use backend = "qemu"',
       );
-    if (d.boot_index !== undefined) {
+    if (d.boot_index !== undefined && boot.mode === "kernel")
+      bad(
+        "CONFIG_CONFLICT",
+        ["disk", i, "boot_index"],
+        "boot_index only orders firmware boot; this config boots a kernel directly",
+        "remove boot_index (QEMU gives the kernel loader boot index 0)",
+      );
+    else if (d.boot_index !== undefined) {
       const prev = bootIndex.get(d.boot_index);
       if (prev !== undefined)
         bad(
