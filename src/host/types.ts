@@ -123,6 +123,6 @@ export interface HostFacts {
   images: Record<string, ImageFacts>;
   /** Absolute path of the native helper binary. */
   helperPath: string;
-  /** How long each probe part took (ms), for --verbose and the bench. */
+  /** When each probe part finished, in ms since probeHost started (parts overlap), plus "total". */
   timings?: Record<string, number>;
 }
