@@ -7,6 +7,7 @@ pkgs=(
   libseccomp-dev python3-seccomp                  # differential tests of the BPF compiler only
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross  # aarch64 seccomp tables (scripts/gen-seccomp-tables.mjs)
   apparmor strace iproute2 gcc make libc6-dev     # profile checks, traces, taps/netns, native helper
+  selinux-policy-default                          # SELinux policy + matchpathcon for the in-guest sVirt test
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,7 +8,10 @@ import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFi
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { buildGuest } from "../../src/guest/index.js";
-import { CTL_IN_GUEST, EXIT_MARKER, STAGE1, STAGE2, TAGS } from "./stage.js";
+import { CTL_IN_GUEST, EXIT_MARKER, SELINUX_POLICY_IN_INITRD, STAGE1, STAGE2, TAGS } from "./stage.js";
+
+/** The compiled policy selinux-policy-default installs. */
+export const DEFAULT_SELINUX_POLICY = "/etc/selinux/default/policy/policy.33";
 
 export interface RunInGuestOptions {
   env?: Record<string, string>;
@@ -22,6 +25,12 @@ export interface RunInGuestOptions {
   modules?: string[];
   /** Files placed in the guest's (overlay) root before the command runs: guest path → contents. */
   files?: Record<string, string | Uint8Array>;
+  /**
+   * Boot with SELinux: the host's policy (selinux-policy-default) is loaded from the initramfs,
+   * permissive until the command writes 1 to /sys/fs/selinux/enforce; the host root is mounted
+   * with `rootContext` (default system_u:object_r:usr_t:s0) and labels are set with chcon.
+   */
+  selinux?: boolean | { policy?: string; rootContext?: string };
   /** Guest memory in MiB (default 1024). */
   memoryMiB?: number;
 }
@@ -75,11 +84,16 @@ function collect(fifo: string): Promise<string> {
 
 /** Boot a guest over the host root, run `command` (sh syntax) there as root, return its outputs. */
 export async function runInGuest(command: string, opts: RunInGuestOptions = {}): Promise<GuestRunResult> {
+  const se = opts.selinux === true ? {} : opts.selinux || undefined;
   const guest = buildGuest({
     script: STAGE1,
     exec: true,
     modules: [...BASE_MODULES, ...(opts.modules ?? [])],
+    files: se ? [{ path: SELINUX_POLICY_IN_INITRD, source: se.policy ?? DEFAULT_SELINUX_POLICY }] : [],
   });
+  const seArgs = se
+    ? `security=selinux selinux=1 enforcing=0 qj.selinux=1 qj.rootctx=${se.rootContext ?? "system_u:object_r:usr_t:s0"}`
+    : "";
   const dir = mkdtempSync(join(tmpdir(), "qj-guest-vm-"));
   try {
     const ctl = join(dir, "ctl");
@@ -93,7 +107,7 @@ export async function runInGuest(command: string, opts: RunInGuestOptions = {}):
       ...["-accel", "tcg", "-M", "q35", "-cpu", "max", "-smp", "1", "-m", String(opts.memoryMiB ?? 1024)],
       ...["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio"],
       ...["-kernel", guest.kernel, "-initrd", guest.initrd],
-      ...["-append", `${guest.cmdline} quiet ${opts.kernelArgs ?? ""}`.trim()],
+      ...["-append", `${guest.cmdline} quiet ${seArgs} ${opts.kernelArgs ?? ""}`.trim()],
       ...["-fsdev", `local,id=root,path=/,security_model=none,readonly=on,multidevs=remap`],
       ...["-device", `virtio-9p-pci,fsdev=root,mount_tag=${TAGS.root}`],
       ...["-fsdev", `local,id=ctl,path=${ctl},security_model=none`],

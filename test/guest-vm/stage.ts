@@ -16,11 +16,37 @@ export const CTL_IN_GUEST = "/run/qj";
 
 const P9 = "trans=virtio,version=9p2000.L,msize=262144";
 
-export const STAGE1 = `mkdir -p /lower /ovl /newroot
-mount -t 9p -o ${P9},ro,cache=loose ${TAGS.root} /lower || { echo "QJ-STAGE1 failed: 9p root"; poweroff -f; }
+/** Where the SELinux policy sits in the initramfs when runInGuest's `selinux` option is on. */
+export const SELINUX_POLICY_IN_INITRD = "/etc/qj-selinux-policy";
+
+/** The domain stage 1 re-executes itself in after loading the policy (mounts then come from init_t). */
+export const SELINUX_INIT_CONTEXT = "system_u:system_r:init_t:s0";
+
+// SELinux (qj.selinux=1 on the kernel command line): load the policy in one write while PID 1 is
+// still kernel_t, re-exec into init_t, and mount the host root with a fixed context= (host files
+// carry no labels); the overlay gets metacopy=on so a chcon on a lower file copies up only its
+// metadata. The kernel boots permissive (enforcing=0); the command switches to enforcing itself.
+export const STAGE1 = `se=0; rootctx=
+for a in $(cat /proc/cmdline); do
+  case "$a" in qj.selinux=1) se=1 ;; qj.rootctx=*) rootctx="\${a#qj.rootctx=}" ;; esac
+done
+if [ "$se" = 1 ] && [ -z "$QJ_SE_LOADED" ]; then
+  mount -t selinuxfs selinuxfs /sys/fs/selinux || { echo "QJ-STAGE1 failed: selinuxfs"; poweroff -f; }
+  size=$(wc -c < ${SELINUX_POLICY_IN_INITRD})
+  dd if=${SELINUX_POLICY_IN_INITRD} of=/sys/fs/selinux/load bs=$size count=1 2>/dev/null \
+    || { echo "QJ-STAGE1 failed: policy load"; poweroff -f; }
+  echo -n ${SELINUX_INIT_CONTEXT} > /proc/self/attr/exec
+  export QJ_SE_LOADED=1
+  exec sh /etc/qj-script.sh
+fi
+p9ctx=; ovlopt=
+[ -n "$rootctx" ] && p9ctx=",context=$rootctx"
+[ "$se" = 1 ] && ovlopt=",metacopy=on"
+mkdir -p /lower /ovl /newroot
+mount -t 9p -o ${P9},ro,cache=loose$p9ctx ${TAGS.root} /lower || { echo "QJ-STAGE1 failed: 9p root"; poweroff -f; }
 mount -t tmpfs -o mode=0755 tmpfs /ovl
 mkdir -p /ovl/upper /ovl/work
-mount -t overlay -o lowerdir=/lower,upperdir=/ovl/upper,workdir=/ovl/work overlay /newroot \\
+mount -t overlay -o lowerdir=/lower,upperdir=/ovl/upper,workdir=/ovl/work$ovlopt overlay /newroot \\
   || { echo "QJ-STAGE1 failed: overlay"; poweroff -f; }
 for d in run tmp; do mount -t tmpfs -o mode=1777 tmpfs /newroot/$d; done
 mkdir -p /newroot${CTL_IN_GUEST}
