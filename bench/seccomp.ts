@@ -1,0 +1,310 @@
+// Seccomp filter cost, in one run, qemu-jail's compiler side by side with libseccomp 2.5.4 at
+// optimize levels 1 (its default linear layout) and 2 (binary tree), on the same policies:
+//   - program length and how many syscalls the kernel's action cache would always allow;
+//   - instructions executed per syscall (emulated), mean and max, per class: unconditionally
+//     allowed, conditional allowed, conditional denied, denied (every other syscall number);
+//   - a real-kernel loop (getppid, ioctl FIONREAD) under each filter, as a ratio against the
+//     same loop without a filter, measured here and now.
+// Policies: the QEMU one (policies/ fragments when given with --fragments, else the
+// representative test fixture qemu-like.json) and a large ~300-syscall one.
+//
+// Run: npx vite-node bench/seccomp.ts [--iterations N] [--fragments base,accel-tcg,...]
+
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { actionToString } from "../src/seccomp/actions.js";
+import { AUDIT_ARCH, syscallName, syscallNames } from "../src/seccomp/arch.js";
+import { decodeProgram, type Insn } from "../src/seccomp/bpf.js";
+import { cacheableSyscalls } from "../src/seccomp/cache.js";
+import { compilePolicy } from "../src/seccomp/compile.js";
+import { composePolicy } from "../src/seccomp/compose.js";
+import { run, seccompData } from "../src/seccomp/emulate.js";
+import { fragmentSetFrom, loadFragments } from "../src/seccomp/fragments.js";
+import type { Policy, RawFragment, RawRule } from "../src/seccomp/types.js";
+import { libseccompPrograms, probes } from "../test/integration/seccomp/harness.js";
+
+const argv = process.argv.slice(2);
+const opt = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const iterations = Number(opt("iterations") ?? 300_000);
+const kill = { kind: "kill_process" } as const;
+
+function qemuPolicy(): { name: string; policy: Policy } {
+  const frags = opt("fragments");
+  if (frags) {
+    const set = loadFragments();
+    const uses = frags.split(",").map((fragment) => ({ fragment }));
+    return {
+      name: `policies/ (${frags})`,
+      policy: composePolicy(set, uses, { arch: "x86_64", defaultAction: kill }),
+    };
+  }
+  const raw = JSON.parse(
+    readFileSync(join(import.meta.dirname, "../test/fixtures/seccomp/qemu-like.json"), "utf8"),
+  ) as RawFragment;
+  return {
+    name: "qemu-like fixture",
+    policy: composePolicy(fragmentSetFrom([raw]), [{ fragment: raw.name }], {
+      arch: "x86_64",
+      defaultAction: kill,
+    }),
+  };
+}
+
+function largePolicy(): { name: string; policy: Policy } {
+  const deny = new Set([
+    "ptrace",
+    "mount",
+    "umount2",
+    "bpf",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "unshare",
+    "setns",
+    "pivot_root",
+    "chroot",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "perf_event_open",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "acct",
+    "quotactl",
+    "syslog",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "clock_adjtime",
+    "iopl",
+    "ioperm",
+    "create_module",
+    "get_kernel_syms",
+    "query_module",
+    "nfsservctl",
+    "uselib",
+    "lookup_dcookie",
+    "vhangup",
+    "personality",
+    "sethostname",
+    "setdomainname",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+  ]);
+  const ioctls = [
+    "FIONBIO",
+    "FIONREAD",
+    "FIOCLEX",
+    "FIONCLEX",
+    "TCGETS",
+    "TCSETS",
+    "TCSETSW",
+    "TIOCGWINSZ",
+    "TUNSETIFF",
+    "TUNGETIFF",
+    "TUNSETOFFLOAD",
+    "TUNSETVNETHDRSZ",
+    "TUNSETSNDBUF",
+    "KVM_RUN",
+    "KVM_GET_API_VERSION",
+    "KVM_CREATE_VM",
+    "KVM_CREATE_VCPU",
+    "KVM_SET_USER_MEMORY_REGION",
+    "KVM_IRQFD",
+    "KVM_IOEVENTFD",
+    "KVM_SET_REGS",
+    "KVM_GET_REGS",
+    "KVM_SET_SREGS",
+    "KVM_GET_SREGS",
+    "KVM_SET_MSRS",
+    "KVM_GET_MSRS",
+    "KVM_SET_CPUID2",
+    "KVM_SIGNAL_MSI",
+    "BLKGETSIZE64",
+    "BLKDISCARD",
+    "BLKSSZGET",
+    "FS_IOC_GETFLAGS",
+  ];
+  const rules: RawRule[] = [];
+  for (const s of syscallNames("x86_64")) {
+    if (deny.has(s)) continue;
+    if (s === "ioctl")
+      rules.push(
+        ...ioctls.map((r) => ({ syscall: s, args: [{ arg: 1, op: "eq" as const, value: r }], why: r })),
+      );
+    else if (s === "mmap" || s === "mprotect")
+      rules.push({
+        syscall: s,
+        args: [{ arg: 2, op: "masked_eq", mask: "PROT_EXEC", value: 0 }],
+        why: "no exec",
+      });
+    else if (s === "socket")
+      rules.push(
+        ...["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"].map((f) => ({
+          syscall: s,
+          args: [{ arg: 0, op: "eq" as const, value: f }],
+          why: f,
+        })),
+      );
+    else if (s === "clone")
+      rules.push({
+        syscall: s,
+        args: [{ arg: 0, op: "masked_eq", mask: "CLONE_THREAD|CLONE_VM", value: "CLONE_THREAD|CLONE_VM" }],
+        why: "threads",
+      });
+    else if (s === "prctl")
+      rules.push(
+        ...["PR_SET_NAME", "PR_GET_NAME", "PR_SET_PDEATHSIG", "PR_CAPBSET_READ"].map((o) => ({
+          syscall: s,
+          args: [{ arg: 0, op: "eq" as const, value: o }],
+          why: o,
+        })),
+      );
+    else rules.push({ syscall: s, why: "large policy" });
+  }
+  const set = fragmentSetFrom([{ name: "large", description: "~300 syscalls", rules }]);
+  return {
+    name: "large (~300 syscalls)",
+    policy: composePolicy(set, [{ fragment: "large" }], { arch: "x86_64", defaultAction: kill }),
+  };
+}
+
+type Stats = { mean: number; max: number; n: number };
+function stats(xs: number[]): Stats {
+  return {
+    mean: xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0,
+    max: xs.length ? Math.max(...xs) : 0,
+    n: xs.length,
+  };
+}
+
+/** Executed-instruction statistics per class for one program; classes come from the policy itself. */
+function classes(policy: Policy, insns: Insn[]): Record<string, Stats> {
+  const arch = AUDIT_ARCH[policy.arch];
+  const uncond = new Set(
+    policy.rules.filter((r) => !r.args.length && r.action.kind === "allow").map((r) => r.syscall),
+  );
+  const cond = new Set(policy.rules.filter((r) => r.args.length).map((r) => r.syscall));
+  const inPolicy = new Set(policy.rules.map((r) => r.syscall));
+  const out: Record<string, number[]> = {
+    "allowed (unconditional)": [],
+    "conditional, allowed args": [],
+    "conditional, denied args": [],
+    "denied syscalls": [],
+  };
+  for (const p of probes(policy, 7n, 60)) {
+    if (p.arch !== arch || p.nr < 0) continue;
+    const name = syscallName(policy.arch, p.nr);
+    if (!name) continue;
+    const r = run(insns, seccompData({ arch: p.arch, nr: p.nr, args: p.args }));
+    if (uncond.has(name)) {
+      if (p.args.every((a) => a === 0n)) out["allowed (unconditional)"]!.push(r.executed);
+    } else if (cond.has(name)) {
+      out[r.action.kind === "allow" ? "conditional, allowed args" : "conditional, denied args"]!.push(
+        r.executed,
+      );
+    } else if (!inPolicy.has(name)) out["denied syscalls"]!.push(r.executed);
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, stats(v)]));
+}
+
+function loop(bin: string, file: string, kind: string): number {
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++)
+    runs.push(Number(execFileSync(bin, [file, kind, String(iterations)], { encoding: "utf8" }).trim()));
+  runs.sort((a, b) => a - b);
+  return runs[2]!;
+}
+
+function main(): void {
+  const dir = mkdtempSync(join(tmpdir(), "qj-bench-seccomp-"));
+  try {
+    const bin = join(dir, "loop");
+    execFileSync("gcc", [
+      "-O2",
+      "-Wall",
+      "-Wextra",
+      "-Werror",
+      "-o",
+      bin,
+      join(import.meta.dirname, "seccomp.loop.c"),
+    ]);
+    for (const { name, policy } of [qemuPolicy(), largePolicy()]) {
+      // The loop itself needs write, exit_group and pipe setup before the filter; getppid and ioctl FIONREAD are probed.
+      const syscalls = new Set(policy.rules.map((r) => r.syscall));
+      for (const need of ["getppid", "write", "exit_group", "ioctl"])
+        if (!syscalls.has(need)) throw new Error(`bench policy ${name} must allow ${need}`);
+      const ours = compilePolicy(policy).program;
+      const [o1, o2] = libseccompPrograms([
+        { policy, optimize: 1 },
+        { policy, optimize: 2 },
+      ]);
+      const progs: Array<[string, Uint8Array]> = [
+        ["qemu-jail", ours],
+        ["libseccomp -O1", o1!],
+        ["libseccomp -O2", o2!],
+      ];
+      const nSys = syscalls.size;
+      const uncond = policy.rules.filter((r) => !r.args.length && r.action.kind === "allow").length;
+      console.log(
+        `\n== ${name}: ${nSys} syscalls (${uncond} unconditionally allowed), default ${actionToString(policy.defaultAction)}`,
+      );
+      console.log(`${"".padEnd(28)}${progs.map(([n]) => n.padStart(18)).join("")}`);
+      console.log(
+        `${"program length".padEnd(28)}${progs.map(([, p]) => String(p.length / 8).padStart(18)).join("")}`,
+      );
+      console.log(
+        `${"cacheable (kernel cache)".padEnd(28)}${progs.map(([, p]) => `${cacheableSyscalls(p, "x86_64").length}/${uncond}`.padStart(18)).join("")}`,
+      );
+      const cls = progs.map(([, p]) => classes(policy, decodeProgram(p)));
+      for (const k of Object.keys(cls[0]!)) {
+        const cells = cls.map((c) => `${c[k]!.mean.toFixed(1)} / ${c[k]!.max}`.padStart(18));
+        console.log(`${`${k} (n=${cls[0]![k]!.n})`.padEnd(28)}${cells.join("")}   mean / max executed`);
+      }
+      // Real kernel: ratio against no filter, same run.
+      for (const kind of ["getppid", "fionread"]) {
+        const base = loop(bin, "-", kind);
+        const cells = progs.map(([n, p]) => {
+          const f = join(dir, `${n.replace(/\W/g, "")}.bpf`);
+          writeFileSync(f, p);
+          return `${(loop(bin, f, kind) / base).toFixed(2)}x`.padStart(18);
+        });
+        console.log(
+          `${`${kind} vs no filter`.padEnd(28)}${cells.join("")}   (no filter: ${base.toFixed(0)} ns/call)`,
+        );
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();
