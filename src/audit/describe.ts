@@ -60,7 +60,7 @@ export function fdSourceText(s: FdSource): string {
     case "vhost-net":
       return "/dev/vhost-net";
     case "socket-of":
-      return `connected socket to ${s.process}'s ${s.endpoint}`;
+      return `connected end of ${s.process}'s socket ${s.endpoint}`;
     case "device":
       return `device ${s.path}`;
     case "stdio":

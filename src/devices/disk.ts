@@ -226,7 +226,7 @@ function vhostUserDisk(ctx: CatalogueContext, d: DiskConfig, item: string): Cont
     fds: [
       {
         key: `vhost-user:${d.id}`,
-        source: { kind: "socket-of", process: id, endpoint: "vhost-user" },
+        source: { kind: "socket-of", process: id, endpoint: sock },
         need: need(item, "connected end of the storage daemon's vhost-user socket"),
       },
     ],

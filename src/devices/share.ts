@@ -85,6 +85,7 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
     });
   }
   const id = virtiofsdId(s.id);
+  const sock = `${ctx.stateDir}/${s.id}.virtiofs.sock`;
   const bin = need(item, `virtiofsd serves share "${s.tag}"`);
   const backend: Contribution = {
     item,
@@ -105,7 +106,7 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
     fds: [
       {
         key: "vhost-user",
-        source: { kind: "listen-unix", path: `${ctx.stateDir}/${s.id}.virtiofs.sock` },
+        source: { kind: "listen-unix", path: sock },
         need: need(item, "listening vhost-user socket made by the launcher (no path in either jail)"),
       },
     ],
@@ -149,7 +150,7 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
     fds: [
       {
         key: `vhost-user:${s.id}`,
-        source: { kind: "socket-of", process: id, endpoint: "vhost-user" },
+        source: { kind: "socket-of", process: id, endpoint: sock },
         need: need(item, "connected end of virtiofsd's vhost-user socket"),
       },
     ],

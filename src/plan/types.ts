@@ -43,7 +43,8 @@ export type FdSource =
   | { kind: "vhost-net" }
   /**
    * A connected client end to the listening socket the launcher made for `process` (its fd keyed
-   * `endpoint`): the launcher connects before starting this process, so neither jail needs the path.
+   * `endpoint` = the host path of that listening socket): the launcher connects before starting
+   * this process, so neither jail needs the path.
    */
   | { kind: "socket-of"; process: string; endpoint: string }
   /** A device node the launcher opens (read-write) and passes, e.g. /dev/vhost-vsock for vhostfd=. */

@@ -132,7 +132,7 @@ const table: Array<[string, string, (cs: Contribution[]) => void]> = [
       expect(cs[1]!.fds![0]!.source).toEqual({
         kind: "socket-of",
         process: "virtiofsd-s",
-        endpoint: "vhost-user",
+        endpoint: "/run/qemu-jail/t/s.virtiofs.sock",
       });
     },
   ],

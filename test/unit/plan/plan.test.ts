@@ -197,7 +197,11 @@ describe("plan: backends (issue 6)", () => {
     expect(vfs.argv).toContain(`--fd=${listen.fd}`);
     const q = qemuOf(p);
     const end = q.fds.find((f) => f.source.kind === "socket-of" && f.source.process === "virtiofsd-home")!;
-    expect(end.source).toEqual({ kind: "socket-of", process: "virtiofsd-home", endpoint: "vhost-user" });
+    expect(end.source).toEqual({
+      kind: "socket-of",
+      process: "virtiofsd-home",
+      endpoint: listen.source.kind === "listen-unix" ? listen.source.path : "",
+    });
     expect(q.argv.join(" ")).toContain(`socket,id=home.sock,fd=${end.fd}`);
     for (const x of p.processes) expect(x.root.some((e) => e.path.endsWith(".sock"))).toBe(false);
   });

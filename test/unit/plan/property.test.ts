@@ -215,7 +215,7 @@ function checkPlan(pl: JailPlan, c: VmConfig, h: HostFacts): void {
       if (f.source.kind === "socket-of") {
         const { process, endpoint } = f.source;
         const peer = pl.processes.find((x) => x.id === process);
-        expect(peer?.fds.some((x) => x.source.kind === "listen-unix") && endpoint === "vhost-user").toBe(
+        expect(peer?.fds.some((x) => x.source.kind === "listen-unix" && x.source.path === endpoint)).toBe(
           true,
         );
         expect(p.after).toContain(process);
