@@ -250,23 +250,25 @@ int main(int argc, char **argv) {
   }
   close(c2p[0]);
   if (!failed) {
-    /* EOF without a failure byte: execve succeeded (or the child was killed on the way; the
-     * exit line that follows says so). */
-    int st;
-    pid_t w = waitpid(pid, &st, WNOHANG);
-    if (w == pid) {
-      /* Already gone: decide from how it ended. */
-      if (WIFEXITED(st) && WEXITSTATUS(st) == QJ_EXIT_STAGE) failed = 1;
-      if (!failed) {
-        exec_confirmed = 1;
-        qj_status("exec ok");
-      }
+    /* EOF without a failure byte: either execve closed the pipe, or the child died. A dying
+     * process releases its memory before its files, so if /proc/PID/exe still resolves now,
+     * the EOF came from a successful execve. If not, the child is gone (or ran and exited
+     * at once): its exit status decides. */
+    char exe[64], tmp[8];
+    snprintf(exe, sizeof exe, "/proc/%d/exe", pid);
+    if (readlink(exe, tmp, sizeof tmp) < 0) {
+      int st;
+      while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) qj_die("exit", "waitpid", "-", errno, QJ_EXIT_STAGE);
       if (WIFSIGNALED(st)) {
-        qj_status("exit signal %d", WTERMSIG(st));
+        /* Killed before or right at execve: we cannot claim it ran. */
+        qj_status("exit signal %d%s", WTERMSIG(st), WCOREDUMP(st) ? " core" : "");
         return 128 + WTERMSIG(st);
       }
+      if (WEXITSTATUS(st) == QJ_EXIT_STAGE) return QJ_EXIT_STAGE;
+      qj_status("exec ok");
       qj_status("exit code %d", WEXITSTATUS(st));
-      return failed ? QJ_EXIT_STAGE : WEXITSTATUS(st);
+      return WEXITSTATUS(st);
     }
     exec_confirmed = 1;
     qj_status("exec ok");

@@ -163,19 +163,26 @@ export function makeTestCgroups(name: string): TestCgroups {
   };
 }
 
-/** What a test must leave unchanged: our mount table, the cgroups below ours, /tmp's entries. */
-export function hostSnapshot(): { mounts: string; cgroups: string[]; tmp: string[] } {
+/**
+ * What a test must leave unchanged: mounts where a leak of ours would appear (the root
+ * mountpoint /tmp and below, /proc, cgroupfs), our test cgroups, our temp dirs. Other engineers
+ * share this machine, so their entries (by name) are ignored.
+ */
+export function hostSnapshot(): { mounts: string[]; cgroups: string[]; tmp: string[] } {
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
-    .map((l) => l.split(" ").slice(3, 6).join(" ")) // root, mount point, options
-    .sort()
-    .join("\n");
+    .map((l) => l.split(" "))
+    .filter((f) => f.length > 5 && /^\/(tmp|proc|sys\/fs\/cgroup)(\/|$)/.test(f[4]!))
+    .filter((f) => !/^\/tmp\/(?!qj-native)/.test(f[4]!))
+    .map((f) => f.slice(3, 6).join(" ")) // root, mount point, options
+    .sort();
   const cgroups = hierarchies().flatMap((h) =>
     readdirSync(join(h.mount, h.own), { withFileTypes: true })
-      .filter((d) => d.isDirectory())
+      .filter((d) => d.isDirectory() && d.name.startsWith("qj-native"))
       .map((d) => `${h.controllers}:${d.name}`),
   );
-  return { mounts, cgroups: cgroups.sort(), tmp: readdirSync(tmpdir()).sort() };
+  const tmp = readdirSync(tmpdir()).filter((n) => n.startsWith("qj-native"));
+  return { mounts, cgroups: cgroups.sort(), tmp: tmp.sort() };
 }
 
 export function tempDir(): { path: string; remove(): void } {

@@ -81,9 +81,10 @@ describe.skipIf(!isRoot).each([
   ["without seccomp", false],
 ])("probe inside a jail, %s", (_, seccomp) => {
   let cg: TestCgroups;
-  const before = hostSnapshot();
+  let before: ReturnType<typeof hostSnapshot>;
   const extra = seccomp ? FILTERS : [];
   beforeAll(() => {
+    before = hostSnapshot();
     cg = makeTestCgroups(`qj-native-${process.pid}-${seccomp ? "s" : "n"}`);
   });
   afterAll(() => {
