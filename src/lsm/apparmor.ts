@@ -89,6 +89,11 @@ export function apparmorProfile(proc: ProcessPlan, vmName: string): AppArmorProf
       add(`fd ${f.fd}, ${f.need.item}: ${f.need.reason}`, [`${aaQuote(checkRulePath(s.path, where))} rw,`]);
     if (s.kind === "listen-unix" || s.kind === "socket-of") unix = true;
   });
+  // Inherited stdio may be a unix stream socket (journald's stream, a supervisor's socketpair):
+  // without a rule the kernel denies every write to it (measured: sendmsg DENIED in the guest).
+  add("stdio and log streams inherited as unix sockets", [
+    "unix (send, receive, getattr, getopt, shutdown) type=stream,",
+  ]);
   if (unix) {
     // Sockets arrive as fds (listening or connected); the process only uses them, never binds.
     add("unix sockets passed as fds", [
