@@ -11,11 +11,24 @@ import type { JailPlan } from "../plan/types.js";
 import { createVmCgroups, planCgroupOps, type VmCgroupRequest, type VmCgroups } from "./cgroup.js";
 import type { CgroupDriver } from "./launch.js";
 
+/**
+ * The helper joins the cgroup first and creates the jail's device nodes from inside it, so each
+ * listed node also needs mknod ("m") there. Only nodes the plan lists; after the jail is built
+ * the process has no CAP_MKNOD, so the extra bit gives it nothing.
+ */
+export function withMknod(rule: string): string {
+  const m = /^([cb]) (\S+) ([rwm]+)$/.exec(rule);
+  return m && !m[3]!.includes("m") ? `${m[1]} ${m[2]} ${m[3]}m` : rule;
+}
+
 function request(plan: JailPlan): VmCgroupRequest {
   return {
     parent: plan.cgroup.parent,
     path: plan.cgroup.path,
-    processes: plan.processes.map((p) => ({ id: p.id, cgroup: p.cgroup })),
+    processes: plan.processes.map((p) => ({
+      id: p.id,
+      cgroup: { ...p.cgroup, devices: p.cgroup.devices.map((d) => ({ ...d, rule: withMknod(d.rule) })) },
+    })),
   };
 }
 

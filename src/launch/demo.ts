@@ -21,7 +21,8 @@ export function demoToml(kernel: string, initrd: string, cmdline: string): strin
   return `# Written by \`qemu-jail demo\`: the demo guest, booted in the full jail.
 [vm]
 name = "demo"
-accel = "auto"
+# TCG: the demo must boot anywhere, including machines whose /dev/kvm is absent or unusable.
+accel = "tcg"
 cpus = 1
 memory = "256M"
 
@@ -86,7 +87,8 @@ export async function runDemo(opts: {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const log = createLogger({ verbose: opts.verbose });
   log.info("building the demo guest (Debian kernel + busybox initramfs)");
-  const guest = buildGuest({ script: DEMO_SCRIPT, cacheDir });
+  // The bzImage, not the faster PVH vmlinux: the plan does not give QEMU pvh.bin (yet).
+  const guest = buildGuest({ script: DEMO_SCRIPT, cacheDir, uncompressedKernel: false });
   const dir = join(cacheDir, "demo");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "vm.toml");

@@ -18,6 +18,8 @@ export interface RunOptions extends Omit<SuperviseOptions, "log" | "sigsys"> {
   stateDir?: string;
   /** Default: the native helper. */
   spawner?: Spawner;
+  /** Policy fragments; default: loadFragments() of the package's policies/. */
+  fragments?: FragmentSet;
   /** Called with the plan before launching (e.g. to print it). */
   onPlan?: (plan: JailPlan) => void;
   /** Called once the VM runs. */
@@ -58,7 +60,7 @@ export async function runVm(config: VmConfig, opts: RunOptions): Promise<RunResu
         import("./cgroups.js"),
       ]);
     host = await probeHost(cfg);
-    const fragments: FragmentSet = loadFragments();
+    const fragments: FragmentSet = opts.fragments ?? loadFragments();
     const p = plan(cfg, host, fragments);
     log.debug({ ms: Number((performance.now() - t).toFixed(1)) }, "planned");
     opts.onPlan?.(p);

@@ -120,7 +120,9 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
     void notifyReady(`VM ${vm.plan.vm.name} running`);
     return readyMs;
   })();
-  ready.catch((e) => {
+  ready.catch(async (e) => {
+    // A QEMU that dies resets the connection: give its exit a moment to be seen first.
+    await Promise.race([qemuExited, delay(200)]);
     if (!qemuDone && reason === undefined) {
       reason = "qmp-timeout";
       log.error({ err: String(e) }, "QMP did not answer; stopping QEMU");
