@@ -115,11 +115,15 @@ export function mergeRlimits(parts: Contribution[]): Rlimit[] {
   return order.filter((k) => by.has(k)).map((k) => by.get(k)!);
 }
 
-/** Fragment uses, first need per fragment kept, in catalogue order. */
+/** Fragment uses in catalogue order, one per (fragment, item): a fragment two items need keeps both needs. */
 export function mergeFragments(parts: Contribution[]): FragmentUse[] {
   const seen = new Map<string, FragmentUse>();
-  for (const c of parts)
-    for (const f of c.fragments ?? []) if (!seen.has(f.fragment)) seen.set(f.fragment, f);
+  for (const c of parts) {
+    for (const f of c.fragments ?? []) {
+      const key = `${f.fragment}\u0000${f.need.item}`;
+      if (!seen.has(key)) seen.set(key, f);
+    }
+  }
   return [...seen.values()];
 }
 

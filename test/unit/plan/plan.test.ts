@@ -124,6 +124,14 @@ describe("plan: QEMU process", () => {
     expect(q.seccomp.defaultAction).toEqual({ kind: "kill_process" });
   });
 
+  it("a fragment two items need keeps both needs in the provenance", () => {
+    const full = qemuOf(plan(fixtureConfig("full"), tcgHost(), testFragments()));
+    const needs = full.seccomp.rules
+      .find((r) => r.syscall === "read")!
+      .provenance.filter((v) => v.fragment === "block");
+    expect(needs.map((v) => v.need).sort()).toEqual(["disk[0]", "disk[1]"]);
+  });
+
   it("virtio-net gets romfile= from qemuArgv, so no efi-virtio.rom is bound", () => {
     const c = tomlConfig('[vm]\nname="n"\n[boot]\nkernel="/boot/k"\n[[nic]]\nid="net0"\nmode="user"\n');
     const qq = qemuOf(plan(c, tcgHost(), testFragments()));
