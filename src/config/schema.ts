@@ -115,7 +115,7 @@ export const vmSchema = z
       .default("auto")
       .describe('Accelerator; "auto" uses KVM when the host has /dev/kvm.'),
     cpus: z.int().min(1).max(255).default(1).describe("Number of vCPUs."),
-    memory: size(16 * MiB, 1024 ** 4, "Guest RAM (a multiple of 1M).").default(512 * MiB),
+    memory: size(16 * MiB, 1024 ** 4, 'Guest RAM (a multiple of 1M); default "512M".').default(512 * MiB),
     cpu_model: z
       .string()
       .regex(/^[A-Za-z0-9_.+-]+$/, 'expected a CPU model name such as "max" or "host" (no commas)')
@@ -305,8 +305,12 @@ export const cgroupSchema = z
       })
       .optional()
       .describe("CPU bandwidth: quota per period, microseconds."),
-    memory_max: size(32 * MiB, 1024 ** 5, "memory.max.").optional(),
-    memory_overhead: size(0, 1024 ** 4, "Added to guest RAM when memory_max is absent.").default(256 * MiB),
+    memory_max: size(32 * MiB, 1024 ** 5, "memory.max; default: guest RAM + memory_overhead.").optional(),
+    memory_overhead: size(
+      0,
+      1024 ** 4,
+      'Added to guest RAM when memory_max is absent; default "256M".',
+    ).default(256 * MiB),
     pids_max: z.int().min(16).max(1_000_000).default(512).describe("pids.max (QEMU's threads count)."),
     io_weight: z.int().min(1).max(10000).optional().describe("io.weight (1..10000)."),
   })
