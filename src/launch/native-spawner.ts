@@ -6,27 +6,12 @@
 
 import type { Spawner } from "./spawn.js";
 
-interface NativeHandle {
-  helperPid: number;
-  readonly pid: number | undefined;
-  ready: Promise<{ pid: number }>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(signal?: NodeJS.Signals | number): boolean;
-}
-
-interface NativeModule {
-  specFromPlan(proc: unknown, ctx: Record<string, unknown>): unknown[];
-  spawnJailed(spec: { steps: unknown[] }, o: Record<string, unknown>): NativeHandle;
-}
-
-// Loaded by name at run time, so `qemu-jail --help` and the pure parts never load it.
-const NATIVE_MODULE = "../native/index.js";
-
 /** A Spawner running each process through the helper at `helperPath`. */
 export function nativeSpawner(helperPath: string): Spawner {
   return async (req) => {
-    const native = (await import(NATIVE_MODULE)) as NativeModule;
-    const steps = native.specFromPlan(req.proc, {
+    // Loaded on first use, so commands that never launch do not pay for it.
+    const { specFromPlan, spawnJailed } = await import("../native/index.js");
+    const steps = specFromPlan(req.proc, {
       cgroupDirs: req.cgroupDirs,
       seccomp: req.bpf,
       fds: Object.fromEntries(req.fds),
@@ -34,13 +19,13 @@ export function nativeSpawner(helperPath: string): Spawner {
     });
     // spawnJailed spawns synchronously: the launcher's listening sockets are handed over before
     // its event loop can accept on them (see fds.ts).
-    const handle = native.spawnJailed(
+    const handle = spawnJailed(
       { steps },
       {
         helperPath,
         stdio: ["ignore", "inherit", "inherit"],
-        onStatus: (ev: { kind: string; stage?: string }, ms: number) => {
-          if (ev.kind === "stage" && ev.stage) req.onStage?.(ev.stage, ms);
+        onStatus: (ev, ms) => {
+          if (ev.kind === "stage") req.onStage?.(ev.stage, ms);
         },
       },
     );
