@@ -44,9 +44,82 @@ export class Asm {
     this.code.push({ t: "ja", target });
   }
 
+  /**
+   * Shares identical `ret` instructions: a ret reached only by jumps is dropped when a later
+   * identical ret is within reach of every jump to it (distances only shrink as instructions are
+   * removed, so this never creates a far jump). The same instructions execute on every path;
+   * only the program gets shorter.
+   */
+  private dedupeReturns(code: Sym[]): Sym[] {
+    const idxOf = new Map<Label, number>();
+    const at: number[] = []; // code position → instruction index
+    let n = 0;
+    for (const s of code) {
+      at.push(n);
+      if (s.t === "label") idxOf.set(s.id, n);
+      else n++;
+    }
+    const refs = new Map<Label, number[]>(); // label → indices of conditional jumps to it
+    code.forEach((s, ci) => {
+      if (s.t !== "jmp") return;
+      for (const l of [s.jt, s.jf]) refs.set(l, [...(refs.get(l) ?? []), at[ci]!]);
+    });
+    const alias = new Map<Label, Label>();
+    const drop = new Set<number>(); // code positions removed
+    const lastRet = new Map<number, { idx: number; label: Label }>(); // K → the nearest kept ret after
+    const extraLabels = new Map<number, Label>(); // code position of a ret → label added in front of it
+    for (let ci = code.length - 1; ci >= 0; ci--) {
+      const s = code[ci]!;
+      if (s.t !== "ins" || (s.code & 0x07) !== BPF.RET) continue;
+      // Labels directly in front of this ret; the instruction before them must not fall through.
+      const labels: Label[] = [];
+      let pi = ci - 1;
+      while (pi >= 0 && code[pi]!.t === "label") labels.push((code[pi] as { id: Label }).id), pi--;
+      const prev = pi >= 0 ? code[pi]! : undefined;
+      const fallsIn = prev !== undefined && prev.t === "ins" && (prev.code & 0x07) !== BPF.RET;
+      const later = lastRet.get(s.k);
+      const idx = at[ci]!;
+      const reachable =
+        later !== undefined &&
+        !fallsIn &&
+        labels.every((l) => (refs.get(l) ?? []).every((from) => later.idx - from - 1 <= 255));
+      if (reachable && labels.length) {
+        for (const l of labels) alias.set(l, later.label);
+        drop.add(ci);
+        for (let k = ci - labels.length; k < ci; k++) drop.add(k);
+        continue;
+      }
+      let own = labels[0];
+      if (own === undefined) {
+        own = this.label();
+        extraLabels.set(ci, own);
+      }
+      lastRet.set(s.k, { idx, label: own });
+    }
+    const out: Sym[] = [];
+    code.forEach((s, ci) => {
+      if (drop.has(ci)) return;
+      const extra = extraLabels.get(ci);
+      if (extra !== undefined) out.push({ t: "label", id: extra });
+      out.push(s);
+    });
+    const resolve = (l: Label): Label => {
+      let x = l;
+      while (alias.has(x)) x = alias.get(x)!;
+      return x;
+    };
+    return out.map((s) =>
+      s.t === "jmp"
+        ? { ...s, jt: resolve(s.jt), jf: resolve(s.jf) }
+        : s.t === "ja"
+          ? { ...s, target: resolve(s.target) }
+          : s,
+    );
+  }
+
   /** Resolves labels into real instructions, inserting trampolines where needed. */
   assemble(): Insn[] {
-    let code = this.code.slice();
+    let code = this.dedupeReturns(this.code.slice());
     for (;;) {
       const pos = new Map<Label, number>();
       let n = 0;
