@@ -28,14 +28,19 @@
 
 #include "qj.h"
 
-#define DIE(stage, op, path) qj_die(stage, op, path, errno, QJ_EXIT_STAGE)
 
 static struct qj_child_ctx *cx;
 
 void qj_maybe_fail(const struct qj_spec *spec, const char *stage) {
 #ifdef QJ_TEST
-  /* Test builds only: stop or kill this process right after a stage, as a crash would. */
-  if (spec->fail_after && !strcmp(spec->fail_after, stage)) raise(spec->fail_mode ? SIGSTOP : SIGKILL);
+  /* Test builds only: be killed (or stopped) right after a stage, as a crash would. As pid 1 of
+   * its namespace the child cannot signal itself (the kernel drops it), so it asks its parent,
+   * whose signals come from an ancestor namespace and are always delivered. */
+  if (!spec->fail_after || strcmp(spec->fail_after, stage)) return;
+  if (!cx) raise(spec->fail_mode ? SIGSTOP : SIGKILL);
+  char c = spec->fail_mode ? 'S' : 'K';
+  if (write(cx->to_parent, &c, 1) != 1) _exit(QJ_EXIT_STAGE);
+  for (;;) pause();
 #else
   (void)spec, (void)stage;
 #endif
@@ -474,14 +479,18 @@ static void stage_creds(struct qj_spec *s) {
       errno = EPERM;
       FAIL("creds", "verify-bounding", "-");
     }
+  /* The uid change cleared PDEATHSIG: re-arm it at once (checked in the next stage). */
+  if (s->pdeathsig && prctl(PR_SET_PDEATHSIG, s->pdeathsig, 0, 0, 0) < 0) FAIL("creds", "pdeathsig", "-");
   done(s, "creds");
 }
 
-/* pdeathsig: (re)armed after the credential change, which clears it. Then check the parent is
- * still there: its end of from_parent stays open until we exec, so a hang-up means it died. */
+/* pdeathsig: re-armed at the end of creds (the credential change clears it). Check the parent
+ * did not die before that: its end of from_parent stays open until we exec, so a hang-up means
+ * it is gone and no signal will come. */
 static void stage_pdeathsig(struct qj_spec *s) {
   if (!s->pdeathsig) return;
-  if (prctl(PR_SET_PDEATHSIG, s->pdeathsig, 0, 0, 0) < 0) FAIL("pdeathsig", "prctl", "-");
+  int sig = 0;
+  if (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) < 0 || sig != s->pdeathsig) FAIL("pdeathsig", "prctl", "-");
   struct pollfd p = {cx->from_parent, POLLIN, 0};
   if (poll(&p, 1, 0) != 0) {
     errno = ESRCH;

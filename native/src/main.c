@@ -239,6 +239,12 @@ int main(int argc, char **argv) {
     ssize_t n = read(c2p[0], &c, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
+#ifdef QJ_TEST
+    if (c == 'K' || c == 'S') { /* failure injection, see qj_maybe_fail */
+      kill(pid, c == 'K' ? SIGKILL : SIGSTOP);
+      continue;
+    }
+#endif
     if (c == 'U') {
       char ok = write_maps(pid, &spec) == 0 ? '1' : '0';
       if (ok != '1') qj_fail_line("idmap", "write-map", "-", errno);
