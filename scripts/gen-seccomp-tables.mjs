@@ -19,8 +19,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = join(root, "src/seccomp/tables");
 
 const ARCHES = {
-  x86_64: { cc: "gcc", flags: ["-m64"] },
-  aarch64: { cc: "aarch64-linux-gnu-gcc", flags: [] },
+  // headers: arch-only headers on top of HEADERS (asm/prctl.h: arch_prctl codes, x86 only).
+  x86_64: { cc: "gcc", flags: ["-m64"], headers: ["asm/prctl.h"] },
+  aarch64: { cc: "aarch64-linux-gnu-gcc", flags: [], headers: [] },
 };
 
 // Headers whose macros become named constants. Order matters only for conflicting headers.
@@ -141,6 +142,7 @@ const KEEP = new RegExp(
       "X_OK",
       "F_OK",
       "SCHED_",
+      "ARCH_",
     ].join("|") +
     ")",
 );
@@ -227,7 +229,8 @@ function generateArch(arch, dir) {
     if (k === "__NR_syscalls" || k === "__NR_arch_specific_syscall") continue;
     syscalls[k.slice(5)] = Number(v);
   }
-  const constPrelude = `#define _GNU_SOURCE 1\n${HEADERS.map((h) => `#include <${h}>`).join("\n")}\n`;
+  const headers = [...HEADERS, ...ARCHES[arch].headers];
+  const constPrelude = `#define _GNU_SOURCE 1\n${headers.map((h) => `#include <${h}>`).join("\n")}\n`;
   const constNames = macroNames(arch, constPrelude, dir).filter((n) => KEEP.test(n));
   const constants = evaluate(arch, constPrelude, constNames, dir);
   return { syscalls, constants };

@@ -74,7 +74,10 @@ export class Asm {
       // Labels directly in front of this ret; the instruction before them must not fall through.
       const labels: Label[] = [];
       let pi = ci - 1;
-      while (pi >= 0 && code[pi]!.t === "label") labels.push((code[pi] as { id: Label }).id), pi--;
+      while (pi >= 0 && code[pi]!.t === "label") {
+        labels.push((code[pi] as { id: Label }).id);
+        pi--;
+      }
       const prev = pi >= 0 ? code[pi]! : undefined;
       const fallsIn = prev !== undefined && prev.t === "ins" && (prev.code & 0x07) !== BPF.RET;
       const later = lastRet.get(s.k);
