@@ -31,6 +31,37 @@ export {
   type VmCgroupRequest,
   type VmCgroups,
 } from "./launch/cgroup.js";
+// Launch, supervision, state (ps/stop/gc), QMP client and logs (LAUNCH).
+export { cgroupDriver, removeCgroupDirs } from "./launch/cgroups.js";
+export { type GcOptions, type GcResult, gc } from "./launch/gc.js";
+export {
+  type CgroupDriver,
+  type LaunchedVm,
+  type LaunchOptions,
+  launch,
+  rebasePlan,
+} from "./launch/launch.js";
+export { nativeSpawner } from "./launch/native-spawner.js";
+export { notifyReady } from "./launch/notify.js";
+export { type Effect, type LaunchRecord, readRecord } from "./launch/record.js";
+export { type RunOptions, type RunResult, runVm } from "./launch/run.js";
+export { findSeccompAudit, parseSeccompAudit, type SigsysReport, sigsysReport } from "./launch/sigsys.js";
+export {
+  bareSpawner,
+  type ExitStatus as LaunchExitStatus,
+  type JailedProcess as LaunchedProcess,
+  type Spawner,
+} from "./launch/spawn.js";
+export { DEFAULT_STATE_ROOT, listVms, type VmState } from "./launch/state.js";
+export {
+  type EndReason,
+  type SuperviseOptions,
+  type Supervision,
+  supervise,
+  type VmExit,
+} from "./launch/supervise.js";
+export { UndoStack } from "./launch/undo.js";
+export { createLogger, type LogOptions } from "./log.js";
 // LSM derivation: AppArmor profile, SELinux MCS labels, Landlock rules (GUEST+LSM).
 export * from "./lsm/index.js";
 // Native jail helper: spec, spawner, probe, plan mapping (NATIVE).
@@ -42,6 +73,7 @@ export type * from "./plan/types.js";
 export { qemuArgv } from "./qemu/argv.js";
 export type { ArgvContext, Fdset, FdsetFd, SocketSource } from "./qemu/context.js";
 export { shellLine, shellQuote } from "./qemu/quote.js";
+export { QmpClient, type QmpEvent } from "./qmp/client.js";
 // Seccomp: fragments, composition with provenance, the BPF compiler, emulator and exports (SECCOMP).
 export {
   actionToRet,
