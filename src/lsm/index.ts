@@ -1,5 +1,15 @@
 // LSM derivation from a ProcessPlan: AppArmor profile, SELinux MCS labels, Landlock rules.
+
 export { type AppArmorProfile, aaQuote, apparmorProfile, apparmorProfileName } from "./apparmor.js";
+export {
+  type AppArmorApplyOptions,
+  apparmorProfileLoaded,
+  applySelinuxLabels,
+  loadApparmorProfile,
+  type PreviousLabel,
+  restoreSelinuxLabels,
+  unloadApparmorProfile,
+} from "./apply.js";
 export { landlockRules } from "./landlock.js";
 export {
   allocateMcs,

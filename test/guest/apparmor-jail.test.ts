@@ -57,6 +57,8 @@ describe("AppArmor through the native helper's jail (TCG guest)", () => {
         .map((x) => [x.step, x.data]),
     );
     const name = (steps.loaded as { profileName: string }).profileName;
+    expect(steps.loaded).toMatchObject({ loaded: true });
+    expect(steps.unloaded).toEqual({ loaded: false });
     expect(steps["read-allowed"]).toMatchObject({ ran: true, code: 0, stdout: "public data\n" });
     expect(steps["read-secret"]).toMatchObject({ ran: true, code: 1, stdout: "" });
     expect(steps["read-secret"]?.stderr).toMatch(/Permission denied/);

@@ -1,6 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { realpathSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { afterAll, describe, expect, it } from "vitest";
 import { allocateMcs, type SelinuxLabels, selinuxLabels, selinuxRelabels } from "../../src/lsm/index.js";
 import type { ProcessPlan } from "../../src/plan/types.js";
 import { runInGuest } from "../guest-vm/run.js";
@@ -53,14 +56,14 @@ function script(vm1: SelinuxLabels, vm2: SelinuxLabels): string {
     const ldd = execFileSync("ldd", [bin], { encoding: "utf8" });
     for (const m of ldd.matchAll(/(\/\S+) \(0x/g)) sys.push(realpathSync(m[1]!));
   }
-  const relabel = selinuxRelabels(plan(), vm1).map((r) => `chcon ${r.context} ${r.path}`);
   return [
     ...[...new Set(sys)].map((p) => `chcon ${fileContext(p)} ${p}`),
     `mkdir -p ${SE}`,
     `cp /usr/bin/cat ${SE}/probe && chcon ${fileContext("/usr/bin/qemu-system-x86_64")} ${SE}/probe`,
     `cp /usr/bin/dash ${SE}/virtd-sh && chcon system_u:object_r:virtd_exec_t:s0 ${SE}/virtd-sh`,
     `echo "image of vm1" > ${SE}/mine.img && : > ${SE}/out.img`,
-    ...relabel,
+    // The launcher's relabel step, for real: applySelinuxLabels() on selinuxRelabels(plan).
+    `node ${SE}-drv/relabel.mjs apply ${SE}-drv/relabels.json ${SE}-drv/previous.json || exit 20`,
     `echo "image of vm2" > ${SE}/other.img && chcon ${vm2.imageLabel} ${SE}/other.img`,
     `ls -Z ${SE}`,
     `cat > ${SE}/check.sh <<'EOF'`,
@@ -75,15 +78,39 @@ function script(vm1: SelinuxLabels, vm2: SelinuxLabels): string {
     "echo 0 > /sys/fs/selinux/enforce",
     `echo "out=$(cat ${SE}/out.img)"`,
     "dmesg | grep -o 'avc:  denied.*' | sed 's/ pid=[0-9]*//; s/ ino=[0-9]*//'",
+    `node ${SE}-drv/relabel.mjs restore ${SE}-drv/previous.json || exit 21`,
+    `echo "restored: $(stat -c '%n=%C' ${SE}/mine.img ${SE}/out.img | tr '\\n' ' ')"`,
   ].join("\n");
 }
 
 describe("SELinux sVirt MCS confinement (TCG guest, enforcing)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "qj-se-guest-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it("svirt_t with the VM's pair reads its image and is denied another VM's", async () => {
     const vm1 = selinuxLabels("vm1", { lo: 1, hi: 2 });
     const vm2 = selinuxLabels("vm2", allocateMcs("vm2", [vm1.mcs]));
     expect(vm2.mcs).not.toBe(vm1.mcs);
-    const r = await runInGuest(script(vm1, vm2), { selinux: true, timeoutMs: 120_000 });
+    const bundle = join(dir, "relabel.mjs");
+    await build({
+      entryPoints: [join(import.meta.dirname, "drivers/selinux-relabel-driver.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile: bundle,
+      logLevel: "silent",
+    });
+    const relabels = selinuxRelabels(plan(), vm1);
+    expect(relabels.map((x) => x.path)).toEqual([`${SE}/mine.img`, `${SE}/out.img`]);
+    const r = await runInGuest(script(vm1, vm2), {
+      selinux: true,
+      timeoutMs: 180_000,
+      files: {
+        [`${SE}-drv/relabel.mjs`]: readFileSync(bundle),
+        [`${SE}-drv/relabels.json`]: JSON.stringify(relabels),
+      },
+    });
     console.log(`SELinux guest run: ${r.bootMs} ms\n${r.stdout}${r.stderr}`);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(`${vm1.imageLabel} mine.img`);
@@ -97,5 +124,8 @@ describe("SELinux sVirt MCS confinement (TCG guest, enforcing)", () => {
         `denied  \\{ read \\} .*name="other.img".*scontext=${vm1.processLabel} tcontext=${vm2.imageLabel} tclass=file permissive=0`,
       ),
     );
+    // The labels went back to what they were before the launch.
+    const before = /restored: (.*)/.exec(r.stdout)?.[1] ?? "";
+    expect(before).toMatch(/mine\.img=system_u:object_r:usr_t:s0 .*out\.img=system_u:object_r:usr_t:s0/);
   });
 });
