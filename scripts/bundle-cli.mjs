@@ -4,7 +4,32 @@
 // command runs. One parse of a few files instead of hundreds of module resolutions is most of
 // the start-up win (see bench/startup.mjs).
 
+import { rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { build } from "esbuild";
+
+// zod re-exports every message locale (~260 KB minified) as `z.locales`; qemu-jail only ever uses
+// English (zod's default), so the bundle gets a locales module holding just that one.
+const zodLocalesDir = join(dirname(createRequire(import.meta.url).resolve("zod")), "v4", "locales");
+const englishOnlyZod = {
+  name: "english-only-zod-locales",
+  setup(b) {
+    b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes(`${"/node_modules/zod/"}`)
+        ? { path: "zod-locales-en", namespace: "qj" }
+        : undefined,
+    );
+    b.onLoad({ filter: /^zod-locales-en$/, namespace: "qj" }, () => ({
+      contents: `export { default as en } from ${JSON.stringify(join(zodLocalesDir, "en.js"))};`,
+      loader: "js",
+      resolveDir: zodLocalesDir,
+    }));
+  },
+};
+
+// Stale chunks from an earlier build would otherwise pile up next to the new ones.
+rmSync("dist/bundle", { recursive: true, force: true });
 
 await build({
   entryPoints: { main: "src/cli/main.ts" },
@@ -22,5 +47,6 @@ await build({
   banner: {
     js: 'import { createRequire as __qjCreateRequire } from "node:module"; const require = __qjCreateRequire(import.meta.url);',
   },
+  plugins: [englishOnlyZod],
   logLevel: "warning",
 });
