@@ -43,7 +43,9 @@ export interface LaunchRecord {
 export function writeRecord(record: LaunchRecord): void {
   const path = join(record.stateDir, RECORD_FILE);
   const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  // Seccomp argument values are BigInts: written as "0x..." strings, as planToJson does.
+  const text = JSON.stringify(record, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2);
+  writeFileSync(tmp, `${text}\n`, { mode: 0o600 });
   renameSync(tmp, path);
 }
 
