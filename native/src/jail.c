@@ -581,6 +581,7 @@ static void stage_seccomp(struct qj_spec *s) {
 
 void qj_child(struct qj_spec *s, struct qj_child_ctx *ctx) {
   cx = ctx;
+  prctl(PR_SET_NAME, QJ_PREEXEC_COMM, 0, 0, 0);
   /* Die with the parent (the helper supervisor) from the very start; re-armed after creds. */
   if (s->pdeathsig) prctl(PR_SET_PDEATHSIG, s->pdeathsig, 0, 0, 0);
   stage_fds(s);

@@ -114,6 +114,22 @@ static void close_except(const int *keep, int n) {
     if (fcntl(fd, F_GETFD) < 0) dup3(nul, fd, O_CLOEXEC);
 }
 
+/* Whether the (zombie) child's name is still the pre-exec one. */
+static int exec_happened(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *open_ = strchr(buf, '('), *close_ = strrchr(buf, ')');
+  if (!open_ || !close_ || close_ < open_) return 0;
+  *close_ = 0;
+  return strcmp(open_ + 1, QJ_PREEXEC_COMM) != 0;
+}
+
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 int main(int argc, char **argv) {
@@ -258,23 +274,26 @@ int main(int argc, char **argv) {
   if (!failed) {
     /* EOF without a failure byte: either execve closed the pipe, or the child died. A dying
      * process releases its memory before its files, so if /proc/PID/exe still resolves now,
-     * the EOF came from a successful execve. If not, the child is gone (or ran and exited
-     * at once): its exit status decides. */
+     * the EOF came from a successful execve. If not, the child is dead or dying: wait for the
+     * zombie without reaping it and look at its name — execve renames the process after the
+     * new binary, and the child was named QJ_PREEXEC_COMM at fork. */
     char exe[64], tmp[8];
     snprintf(exe, sizeof exe, "/proc/%d/exe", pid);
     if (readlink(exe, tmp, sizeof tmp) < 0) {
+      siginfo_t si;
+      while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0)
+        if (errno != EINTR) qj_die("exit", "waitid", "-", errno, QJ_EXIT_STAGE);
+      int execd = exec_happened(pid);
       int st;
       while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) qj_die("exit", "waitpid", "-", errno, QJ_EXIT_STAGE);
+      if (execd) qj_status("exec ok");
       if (WIFSIGNALED(st)) {
-        /* Killed before or right at execve: we cannot claim it ran. */
         qj_status("exit signal %d%s", WTERMSIG(st), WCOREDUMP(st) ? " core" : "");
         return 128 + WTERMSIG(st);
       }
-      if (WEXITSTATUS(st) == QJ_EXIT_STAGE) return QJ_EXIT_STAGE;
-      qj_status("exec ok");
       qj_status("exit code %d", WEXITSTATUS(st));
-      return WEXITSTATUS(st);
+      return execd ? WEXITSTATUS(st) : QJ_EXIT_STAGE;
     }
     exec_confirmed = 1;
     qj_status("exec ok");

@@ -23,6 +23,9 @@
 #define QJ_MAX_ARGV 4096
 #define QJ_BPF_MAX_INSNS 4096u
 
+/* The child's name until execve renames it (how a dead child tells whether it exec'd). */
+#define QJ_PREEXEC_COMM "qj-jail-preexec"
+
 /* Exit codes of the helper itself (the payload's own status is passed through). */
 #define QJ_EXIT_SPEC 125   /* usage error or spec refused: nothing was changed */
 #define QJ_EXIT_STAGE 126  /* a jail stage failed; the status fd names it */

@@ -159,9 +159,10 @@ export function spawnJailed(spec: HelperSpec, options: SpawnJailedOptions = {}):
       const how = h.signal ? `signal ${h.signal}` : `exit code ${h.code}`;
       rejectReady(failure ?? helperDied(lastStage, how, events));
     }
-    if (exit && execSeen) {
+    if (exit) {
+      // The helper reports how the child ended, also when it died before exec.
       return {
-        ran: true,
+        ran: execSeen,
         code: exit.code,
         signal: exit.signal === null ? null : signalName(exit.signal),
         signalNumber: exit.signal,

@@ -1,0 +1,69 @@
+// The helper loading a filter compiled by the project's own seccomp compiler (src/seccomp): an
+// allowlist with default kill_process. It must allow what happens after it is loaded — execve
+// and the static probe's start-up — and nothing else: a syscall outside it kills with SIGSYS.
+
+import { describe, expect, it } from "vitest";
+import { compilePolicy } from "../../../src/seccomp/compile.js";
+import type { Policy, Rule } from "../../../src/seccomp/types.js";
+import { find, isRoot, probeSteps, runJail } from "./harness.js";
+
+// What `qj-probe ids caps` calls (strace), plus exit_group; execve is the helper's own last call.
+const NEEDED = [
+  "execve",
+  "arch_prctl",
+  "set_tid_address",
+  "set_robust_list",
+  "rseq",
+  "prlimit64",
+  "readlink",
+  "getrandom",
+  "brk",
+  "mprotect",
+  "newfstatat",
+  "ioctl",
+  "write",
+  "getpid",
+  "getppid",
+  "getgroups",
+  "getresuid",
+  "getresgid",
+  "capget",
+  "prctl",
+  "exit_group",
+];
+
+function allowlist(names: string[]): Policy {
+  const rules: Rule[] = [...names].sort().map((syscall) => ({
+    syscall,
+    action: { kind: "allow" },
+    args: [],
+    provenance: [{ fragment: "native-test", why: "the probe's start-up and checks" }],
+  }));
+  return { arch: "x86_64", defaultAction: { kind: "kill_process" }, rules, fragments: ["native-test"] };
+}
+
+describe.skipIf(!isRoot)("a compiled allowlist policy loaded by the helper", () => {
+  const { program } = compilePolicy(allowlist(NEEDED));
+
+  it("lets the payload start and run what the policy allows", async () => {
+    const run = await runJail({ steps: probeSteps(["ids", "caps"], [{ step: "seccomp", program }]) });
+    expect(run.exit).toMatchObject({ ran: true, code: 0 });
+    expect(find(run, "caps")).toMatchObject({ seccomp: 2, nnp: 1 });
+  });
+
+  it("kills the payload with SIGSYS on a syscall outside it", async () => {
+    const run = await runJail({
+      steps: probeSteps(["ids", "syscall", "201"], [{ step: "seccomp", program }]),
+    });
+    expect(find(run, "ids")).toBeDefined(); // it ran up to the denied call
+    expect(run.exit).toMatchObject({ ran: true, signal: "SIGSYS" });
+  });
+
+  it("a filter that does not allow execve stops the launch at exec", async () => {
+    const { program: noExec } = compilePolicy(allowlist(NEEDED.filter((n) => n !== "execve")));
+    const run = await runJail({ steps: probeSteps(["ids"], [{ step: "seccomp", program: noExec }]) });
+    expect(run.lines).toEqual([]);
+    expect(run.exit).toMatchObject({ ran: false, signal: "SIGSYS" });
+    expect((run.error as { code?: string }).code).toBe("HELPER_DIED");
+  });
+});
