@@ -180,7 +180,15 @@ describe("qemu-jail run, full jail, TCG", () => {
       240_000,
       "the guest's checks",
     );
-    const c = await QmpClient.connect(join(stateRoot, "e2e", "qmp.sock"), 10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    if (!run.out().includes("waiting-for-powerdown")) {
+      throw new Error(
+        `qemu-jail run ended early (${run.child.exitCode}):\n${run.out().slice(-2000)}\n${run.err().slice(-3000)}`,
+      );
+    }
+    const c = await QmpClient.connect(join(stateRoot, "e2e", "qmp.sock"), 10_000).catch((e) => {
+      throw new Error(`${e}\nstdout:\n${run.out().slice(-3000)}\nstderr:\n${run.err().slice(-3000)}`);
+    });
     expect(await c.execute("query-status")).toMatchObject({ status: "running" });
     c.close();
     run.child.kill("SIGTERM");
