@@ -13,6 +13,13 @@ import { rawFragmentSchema } from "./schema.js";
 import type { FragmentSet, LoadedFragment, RawFragment } from "./types.js";
 import { allConstantNames, isProblem, resolveValue, suggest } from "./values.js";
 
+/** Names people reach for that the headers do not define as integer constants, with what to write instead. */
+const NOT_CONSTANT: Record<string, string> = {
+  SIGRTMIN:
+    "glibc computes it at run time (34: glibc reserves 32 and 33); the kernel's is 32; write the number you mean",
+  SIGRTMAX: "glibc computes it at run time; the kernel's is 64; write the number",
+};
+
 /** The policies/ directory shipped with the package. */
 export function defaultPolicyDir(): string {
   // src/seccomp/ or dist/seccomp/ → <repo>/policies
@@ -148,6 +155,15 @@ export function parseFragment(text: string, file: string): RawFragment {
         if (results.some((r) => !isProblem(r))) continue;
         const p = results[0]!;
         if (isProblem(p) && p.kind === "unknown") {
+          if (NOT_CONSTANT[p.name])
+            fail(
+              "SECCOMP_UNKNOWN_CONSTANT",
+              `"${p.name}" is not a compile-time constant`,
+              file,
+              text,
+              [...at, "args", ci, key],
+              NOT_CONSTANT[p.name],
+            );
           const s = suggest(p.name, consts);
           fail(
             "SECCOMP_UNKNOWN_CONSTANT",

@@ -79,6 +79,18 @@ const cases: Array<{
     hint: /FIONBIO/,
   },
   {
+    name: "a libc name that is not a compile-time constant",
+    files: {
+      "a.json": frag(
+        "a",
+        '    { "syscall": "kill", "args": [{ "arg": 1, "op": "eq", "value": "SIGRTMIN" }], "why": "x" }',
+      ),
+    },
+    code: "SECCOMP_UNKNOWN_CONSTANT",
+    key: "rules[0].args[0].value",
+    hint: /run time/,
+  },
+  {
     name: "bad value syntax",
     files: {
       "a.json": frag(
