@@ -263,11 +263,11 @@ function loopRatios(
     // Interleaving the configurations within a round cancels slow drifts of a shared machine.
     const base = Number(execFileSync(bin, ["-", kind, String(iterations)], { encoding: "utf8" }).trim());
     bases.push(base);
-    files.forEach((f, i) =>
+    files.forEach((f, i) => {
       per[i]!.push(
         Number(execFileSync(bin, [f, kind, String(iterations)], { encoding: "utf8" }).trim()) / base,
-      ),
-    );
+      );
+    });
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   return { base: med(bases), ratios: per.map(med) };
