@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let dir: string;
 beforeAll(() => {
-  if (!existsSync("dist/bundle/main.js")) execFileSync("node", ["scripts/bundle-cli.mjs"]);
+  if (!existsSync("dist/bundle/cli.cjs")) execFileSync("node", ["scripts/bundle-cli.mjs"]);
   dir = mkdtempSync(join(tmpdir(), "qj-config-cli-"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
