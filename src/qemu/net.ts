@@ -9,8 +9,9 @@ import { kv } from "./opts.js";
 /** -netdev and -device arguments for every nic. */
 export function nicArgs(env: ArgvEnv, host?: HostFacts): string[] {
   const out: string[] = [];
-  // With direct kernel boot nothing uses the NIC's PXE option ROM: skip it, so the jail needs no ROM file.
-  const romfile = env.config.boot.mode === "kernel" ? "" : undefined;
+  // No PXE option ROM (romfile= empty): direct kernel boot never uses it, OVMF brings its own
+  // virtio-net driver, and without it the jail needs no efi-virtio.rom. The planner relies on this.
+  const romfile = "";
   for (const n of env.config.nic) {
     out.push("-netdev", netdev(n, env, host));
     out.push(
