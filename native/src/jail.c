@@ -274,6 +274,8 @@ static void new_tmpfs(int parent, const char *leaf, uint32_t mode, uint32_t uid,
   close(m), close(fs);
 }
 
+static int top_fd = -1; /* the root tmpfs itself; the jail's "/" is its "root" subdirectory */
+
 static int stage_root(struct qj_spec *s) {
   if (!s->have_root) return -1;
   /* Open and clone every bind source first: the root tmpfs may be mounted over a directory
@@ -292,8 +294,15 @@ static int stage_root(struct qj_spec *s) {
    * remounted read-only after pivot_root, and the payload has no CAP_MKNOD. */
   uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | (s->have_mknod ? 0 : MOUNT_ATTR_NODEV);
   new_tmpfs(AT_FDCWD, s->root_mountpoint, s->root_mode, 0, 0, s->root_size, attrs, s->root_mountpoint);
-  int rootfd = open(s->root_mountpoint, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (rootfd < 0) FAIL("root", "open", s->root_mountpoint);
+  top_fd = open(s->root_mountpoint, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (top_fd < 0) FAIL("root", "open", s->root_mountpoint);
+  /* The jail's "/" is a subdirectory of the tmpfs: after pivot_root the payload is chroot'ed
+   * into it, and a chroot'ed process may not create user namespaces (unshare/clone
+   * CLONE_NEWUSER fail with EPERM) — an attack surface closed without relying on seccomp. */
+  if (mkdirat(top_fd, "root", s->root_mode) < 0 || fchmodat(top_fd, "root", s->root_mode, 0) < 0)
+    FAIL("root", "mkdir", "/");
+  int rootfd = openat(top_fd, "root", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0) FAIL("root", "open", "/");
   for (int i = 0; i < s->nops; i++) {
     struct qj_rootop *op = &s->ops[i];
     const char *leaf;
@@ -382,14 +391,18 @@ static void stage_pivot(struct qj_spec *s, int rootfd) {
   if (rootfd < 0) return;
   /* pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes
    * the whole old tree from this namespace, with no directory for it inside the new root. */
-  if (fchdir(rootfd) < 0) FAIL("pivot", "fchdir", s->root_mountpoint);
+  if (fchdir(top_fd) < 0) FAIL("pivot", "fchdir", s->root_mountpoint);
   if (syscall(SYS_pivot_root, ".", ".") < 0) FAIL("pivot", "pivot_root", s->root_mountpoint);
   if (umount2(".", MNT_DETACH) < 0) FAIL("pivot", "umount-old-root", "/");
   if (chdir("/") < 0) FAIL("pivot", "chdir", "/");
-  close(rootfd);
+  close(rootfd), close(top_fd);
   done(s, "pivot");
+  /* Read-only root (mount_setattr needs the mount's root: before the chroot), then the chroot
+   * into the jail's "/" (see stage_root). */
   struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
   if (mount_setattr(AT_FDCWD, "/", 0, &a, sizeof a) < 0) FAIL("remount", "mount_setattr", "/");
+  if (chroot("root") < 0) FAIL("remount", "chroot", "/root");
+  if (chdir("/") < 0) FAIL("remount", "chdir", "/");
   done(s, "remount");
 }
 
