@@ -136,7 +136,7 @@ export function apparmorProfile(proc: ProcessPlan, vmName: string): AppArmorProf
     `# qemu-jail: process ${proc.id} (${proc.role}) of VM ${vmName}. Generated; do not edit.`,
     "abi <abi/3.0>,",
     "",
-    `profile ${name} flags=(attach_disconnected) {`,
+    `profile ${name} flags=(attach_disconnected, chroot_relative) {`,
     ...lines,
     "}",
     "",

@@ -29,7 +29,7 @@ describe("apparmorProfile", () => {
     expect(apparmorProfileName("vm1", "qemu")).toBe("qemu-jail-vm1-qemu");
     expect(apparmorProfileName("a b", "x/y")).toBe("qemu-jail-a_b-x_y");
     expect(apparmorProfile(qemuProc(), "vm1").profile).toContain(
-      "profile qemu-jail-vm1-qemu flags=(attach_disconnected) {",
+      "profile qemu-jail-vm1-qemu flags=(attach_disconnected, chroot_relative) {",
     );
   });
 
