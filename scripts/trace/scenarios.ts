@@ -313,7 +313,7 @@ function vhostUserBlk(name: string, format: "raw" | "qcow2", aio: "threads" | "i
         ],
         socket: ctx.state.vubSock!,
         exitsWithQemu: false,
-        enosys: aio === "io_uring" ? ["clone3"] : ["clone3", "io_uring_setup"],
+        enosys: aio === "io_uring" ? ["clone3", "userfaultfd"] : ["clone3", "io_uring_setup", "userfaultfd"],
       },
     ],
     cmdline: () => ["qj.disk=vda", "qj.diskmode=rw"],
