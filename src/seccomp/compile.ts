@@ -75,8 +75,11 @@ export function compileToInsns(policy: Policy): Insn[] {
       throw new Error(`internal: syscall ${name} in the x32 range`);
     const uncond = rules.find((r) => r.args.length === 0);
     const fallback = uncond?.action ?? policy.defaultAction;
-    // Conditional rules whose action equals the fallback change nothing.
-    const conditional = rules.filter((r) => r.args.length > 0 && !sameAction(r.action, fallback));
+    // First matching rule wins (policy order). Trailing rules whose action equals the fallback
+    // change nothing; earlier ones must stay, since they shadow later rules of other actions.
+    const conditional = rules.filter((r) => r.args.length > 0);
+    while (conditional.length && sameAction(conditional[conditional.length - 1]!.action, fallback))
+      conditional.pop();
     const v: Verdict = conditional.length
       ? { t: "block", syscall: name, rules: conditional, fallback }
       : { t: "ret", action: fallback };

@@ -3,7 +3,8 @@
 // and the emulator's program checks.
 
 import { describe, expect, it } from "vitest";
-import type { QemuJailError } from "../../../src/errors.js";
+import { QemuJailError } from "../../../src/errors.js";
+import { parseAction } from "../../../src/seccomp/actions.js";
 import { AUDIT_ARCH, syscallNames, syscallNumber } from "../../../src/seccomp/arch.js";
 import { BPF, decodeProgram, encodeProgram, type Insn } from "../../../src/seccomp/bpf.js";
 import { cacheableSyscalls } from "../../../src/seccomp/cache.js";
@@ -231,5 +232,84 @@ describe("emulator program checks and disassembler", () => {
     expect(text).toMatch(/jeq #0x541b|jge #0x541b/);
     expect(text).toMatch(/L\d+:/);
     expect(text).toMatch(/; kill_process/);
+  });
+});
+
+describe("compiled programs follow the rules' meaning (property)", () => {
+  it("random policies with several actions per syscall: first matching rule wins, then the unconditional rule, then the default", async () => {
+    const fc = (await import("fast-check")).default;
+    const actions = [
+      "allow",
+      "kill_process",
+      "kill_thread",
+      "trap",
+      "log",
+      "errno:1",
+      "errno:38",
+      "user_notif",
+    ];
+    const val = fc.oneof(
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      fc.constantFrom(0n, 1n, 2n, 0xffff_ffffn, 0x1_0000_0000n),
+    );
+    const cond = fc.record({
+      arg: fc.integer({ min: 0, max: 2 }),
+      op: fc.constantFrom(...(["eq", "ne", "lt", "le", "gt", "ge", "masked_eq"] as const)),
+      value: val,
+      mask: val,
+    });
+    const rule = fc.record({
+      sys: fc.integer({ min: 0, max: 5 }),
+      action: fc.constantFrom(...actions),
+      conds: fc.array(cond, { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(rule, { minLength: 1, maxLength: 25 }),
+        fc.constantFrom(...actions.filter((a) => a !== "allow")),
+        fc.array(fc.tuple(val, val, val), { minLength: 20, maxLength: 20 }),
+        (rs, def, argSets) => {
+          const names = ["read", "write", "ioctl", "mmap", "socket", "futex"];
+          const raw: RawRule[] = rs.map((r) => ({
+            syscall: names[r.sys]!,
+            action: r.action,
+            args: r.conds.map((c) =>
+              c.op === "masked_eq"
+                ? {
+                    arg: c.arg,
+                    op: c.op,
+                    mask: `0x${c.mask.toString(16)}`,
+                    value: `0x${(c.value & c.mask).toString(16)}`,
+                  }
+                : { arg: c.arg, op: c.op, value: `0x${c.value.toString(16)}` },
+            ),
+            why: "p",
+          }));
+          let p: Policy;
+          try {
+            p = policyOf(raw, "x86_64", parseAction(def)!);
+          } catch (e) {
+            if (e instanceof QemuJailError && e.code === "SECCOMP_CONFLICT") return; // same conditions, two actions: refused
+            throw e;
+          }
+          const { program } = compilePolicy(p);
+          const insns = decodeProgram(program);
+          for (const name of names) {
+            const nr = syscallNumber("x86_64", name)!;
+            const pool = p.rules.filter((r) => r.syscall === name).flatMap((r) => r.args.map((c) => c.value));
+            const vectors = [
+              ...argSets.map(([a, b, c]) => [a, b, c]),
+              ...pool.map((v) => [v, v, v]),
+              ...pool.map((v) => [BigInt.asUintN(64, v + 1n), v, BigInt.asUintN(64, v - 1n)]),
+            ];
+            for (const args of vectors)
+              expect(emulate(insns, { arch: "x86_64", nr, args }).action).toEqual(
+                policyVerdict(p, name, args),
+              );
+          }
+        },
+      ),
+      { numRuns: 150, seed: 42 },
+    );
   });
 });
