@@ -1,6 +1,6 @@
 // `qemu-jail argv vm.toml`: the QEMU command line the config turns into (bare, host paths).
 
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { reportConfigError } from "./report.js";
 
 /** Registers `argv`. Heavy modules load only when the command runs. */
@@ -13,7 +13,13 @@ export function register(program: Command): void {
     .argument("<config>", "path to vm.toml")
     .option("--json", "print {argv, shell} as JSON")
     .option("--no-files", "do not check the files the config names (parse and validate only)")
-    .action(async (file: string, opts: { json?: boolean; files: boolean }) => {
+    .addOption(
+      new Option(
+        "--accel <accel>",
+        "override vm.accel (e.g. tcg where /dev/kvm exists but does not work)",
+      ).choices(["kvm", "tcg"]),
+    )
+    .action(async (file: string, opts: { json?: boolean; files: boolean; accel?: "kvm" | "tcg" }) => {
       const [{ loadConfig, readConfigText }, { parseConfig }, { qemuArgv }, { shellLine }] =
         await Promise.all([
           import("../config/load.js"),
@@ -24,6 +30,7 @@ export function register(program: Command): void {
       let argv: string[];
       try {
         const config = opts.files ? loadConfig(file) : parseConfig(readConfigText(file), { source: file });
+        if (opts.accel) config.vm = { ...config.vm, accel: opts.accel };
         argv = qemuArgv(config);
       } catch (err) {
         reportConfigError(err);

@@ -47,6 +47,14 @@ describe("qemu-jail CLI: config commands", () => {
     expect(j.shell).toContain("-append console=ttyS0");
   });
 
+  it("argv --accel overrides vm.accel; a bad choice is a usage error", () => {
+    const r = cli("argv", "--accel", "tcg", "examples/minimal.toml");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("\n-accel\ntcg\n-cpu\n");
+    expect(r.stdout).not.toContain("\nkvm\n");
+    expect(cli("argv", "--accel", "hvf", "examples/minimal.toml").status).toBe(2);
+  });
+
   it("argv --no-files works on a config whose images do not exist", () => {
     expect(cli("argv", "examples/full.toml").status).toBe(3);
     const r = cli("argv", "--no-files", "examples/full.toml");
