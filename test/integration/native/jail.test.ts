@@ -6,6 +6,7 @@ import {
   chmodSync,
   chownSync,
   copyFileSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   statSync,
@@ -76,6 +77,15 @@ const REFUSED: Record<string, string | string[]> = {
   "open_by_handle_at /": ["EPERM", "EBADF", "EINVAL"],
 };
 
+/** The host view of a bound directory, in the probe's "t /path" form. */
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = `${dir}/${d.name}`;
+    const t = d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : d.isFile() ? "f" : "?";
+    return [`${t} ${p}`, ...(d.isDirectory() ? walk(p) : [])];
+  });
+}
+
 describe.skipIf(!isRoot).each([
   ["with seccomp", true],
   ["without seccomp", false],
@@ -93,16 +103,43 @@ describe.skipIf(!isRoot).each([
   });
 
   it("sees only its manifest, as the given uid with no capabilities", async () => {
+    const manifest: HelperStep[] = [
+      { step: "mkdir", path: "/etc", mode: 0o755 },
+      { step: "bind", source: "/etc/hostname", path: "/etc/hostname", type: "file", rw: false, exec: false },
+      { step: "symlink", path: "/lib64/probe", target: "/probe" },
+      {
+        step: "bind",
+        source: "/usr/share/qemu",
+        path: "/usr/share/qemu",
+        type: "dir",
+        rw: false,
+        exec: false,
+      },
+    ];
     const run = await runJail({
-      steps: probeSteps(["ids", "caps", "tree", "fds", "env", "hostname", "cwd", "escape"], extra),
+      steps: probeSteps(
+        ["ids", "caps", "tree", "fds", "env", "hostname", "cwd", "escape"],
+        [...manifest, ...extra],
+      ),
     });
     expect(run.exit).toMatchObject({ ran: true, code: 0 });
-    expect((find(run, "tree").paths as string[]).sort()).toEqual([
-      "c /dev/null",
-      "d /dev",
-      "d /tmp",
-      "f /probe",
-    ]);
+    const bound = walk("/usr/share/qemu");
+    expect((find(run, "tree").paths as string[]).sort()).toEqual(
+      [
+        "c /dev/null",
+        "d /dev",
+        "d /etc",
+        "d /lib64",
+        "d /tmp",
+        "d /usr",
+        "d /usr/share",
+        "d /usr/share/qemu",
+        "f /etc/hostname",
+        "f /probe",
+        "l /lib64/probe",
+        ...bound,
+      ].sort(),
+    );
     expect(find(run, "ids")).toMatchObject({
       uid: [JAIL_UID, JAIL_UID, JAIL_UID],
       gid: [JAIL_GID, JAIL_GID, JAIL_GID],
