@@ -63,7 +63,8 @@ export function renderReference(): string {
     "## vm.toml reference",
     "",
     "Generated from the schema (`npx vite-node scripts/gen-config-reference.ts`); `qemu-jail schema` prints it as JSON Schema",
-    '(for editors: taplo reads it). Unknown keys are errors. Sizes take binary units (`"512M"`, `"4G"`, `"1GiB"`).',
+    "(for editors: `qemu-jail schema > vm.schema.json`, then a first line `#:schema ./vm.schema.json` in the vm.toml",
+    'lets taplo complete and check it). Unknown keys are errors. Sizes take binary units (`"512M"`, `"4G"`, `"1GiB"`).',
     "Relative paths resolve against the vm.toml's directory; `..` components and NUL bytes are refused.",
     "Defaults that depend on other keys are stated in the description.",
   ];
