@@ -200,63 +200,106 @@ function emitVerdict(a: Asm, v: Verdict): void {
   }
   if (emitSwitch(a, v)) return;
   // General case: rules in order, first match wins; each rule is an AND of 64-bit conditions.
-  for (const r of v.rules) {
-    const lNext = a.label();
-    for (const c of r.args) emitCond(a, c, lNext);
-    a.ins(BPF.RET | BPF.K, actionToRet(r.action));
-    a.place(lNext);
-  }
-  a.ins(BPF.RET | BPF.K, actionToRet(v.fallback));
+  emitSequential(a, v.rules, v.fallback);
 }
 
 const hiWord = (v: bigint) => Number((v >> 32n) & 0xffff_ffffn);
 const loWord = (v: bigint) => Number(v & 0xffff_ffffn);
 
+type SubRule = { args: ArgCond[]; action: SeccompAction };
+type Leaf = { t: "ret"; action: SeccompAction } | { t: "seq"; rules: SubRule[] };
+
+/** Rules in order, first match wins; each an AND of 64-bit conditions; then the fallback. */
+function emitSequential(a: Asm, rules: readonly SubRule[], fallback: SeccompAction): void {
+  for (const r of rules) {
+    const lNext = a.label();
+    for (const c of r.args) emitCond(a, c, lNext);
+    a.ins(BPF.RET | BPF.K, actionToRet(r.action));
+    a.place(lNext);
+    // A rule without conditions always matches: nothing after it can run.
+    if (!r.args.length) return;
+  }
+  a.ins(BPF.RET | BPF.K, actionToRet(fallback));
+}
+
+const ALL64 = 0xffff_ffff_ffff_ffffn;
+
 /**
- * The common shape "one `eq` condition on the same argument in every rule" (ioctl request
- * lists, socket families): compare the high word once, then a search tree over the low words.
+ * The common shape "every rule starts with an `eq` (or a `masked_eq` with one shared mask) on
+ * the same argument" (ioctl request lists, socket families, futex ops, prctl options): compare
+ * the (masked) high word once, then a search tree over the (masked) low words; each value's
+ * remaining conditions follow in its leaf. Rules with different values are disjoint, so only
+ * rules of one value can compete and their order is kept.
  */
 function emitSwitch(a: Asm, v: Extract<Verdict, { t: "block" }>): boolean {
   const first = v.rules[0]!.args[0]!;
-  if (!v.rules.every((r) => r.args.length === 1 && r.args[0]!.op === "eq" && r.args[0]!.arg === first.arg))
-    return false;
-  const groups = new Map<number, Array<{ lo: number; action: SeccompAction }>>();
+  const maskOf = (c: ArgCond) => (c.op === "eq" ? ALL64 : c.op === "masked_eq" ? (c.mask ?? 0n) : undefined);
+  const mask = maskOf(first);
+  if (mask === undefined || mask === 0n) return false;
+  if (!v.rules.every((r) => r.args[0]!.arg === first.arg && maskOf(r.args[0]!) === mask)) return false;
+  // value → rules (rest of their conditions), in policy order.
+  const byValue = new Map<bigint, SubRule[]>();
   for (const r of v.rules) {
     const c = r.args[0]!;
-    const g = groups.get(hiWord(c.value)) ?? [];
-    g.push({ lo: loWord(c.value), action: r.action });
-    groups.set(hiWord(c.value), g);
+    if ((c.value & ~mask & ALL64) !== 0n) continue; // can never match
+    const list = byValue.get(c.value) ?? [];
+    list.push({ args: r.args.slice(1), action: r.action });
+    byValue.set(c.value, list);
   }
-  const his = [...groups.keys()].sort((x, y) => x - y);
-  const fallback: SeccompAction = v.fallback;
-  a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(first.arg, true));
-  const ends: Label[] = his.map(() => a.label());
+  const fallback = v.fallback;
+  const mh = hiWord(mask);
+  const ml = loWord(mask);
+  const byHi = new Map<number, Array<{ lo: number; rules: SubRule[] }>>();
+  for (const [value, rules] of byValue) {
+    const g = byHi.get(hiWord(value)) ?? [];
+    g.push({ lo: loWord(value), rules });
+    byHi.set(hiWord(value), g);
+  }
+  const his = [...byHi.keys()].sort((x, y) => x - y);
+  const leafOf = (rules: SubRule[]): Leaf =>
+    rules[0]!.args.length === 0 ? { t: "ret", action: rules[0]!.action } : { t: "seq", rules };
+  const sameLeaf = (x: Leaf, y: Leaf) => x.t === "ret" && y.t === "ret" && sameAction(x.action, y.action);
+  const emitLeaf = (l: Leaf) =>
+    l.t === "ret" ? a.ins(BPF.RET | BPF.K, actionToRet(l.action)) : emitSequential(a, l.rules, fallback);
+  const ldHi = () => {
+    a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(first.arg, true));
+    if (mh !== 0xffff_ffff) a.ins(BPF.ALU | BPF.AND | BPF.K, mh);
+  };
+  // With a zero high mask the high word cannot differ: no load, no compare.
+  if (mh !== 0) ldHi();
   his.forEach((h, i) => {
     const lGroup = a.label();
-    a.jmp(BPF.JEQ, h, lGroup, ends[i]!);
-    a.place(lGroup);
+    const lNextHi = a.label();
+    if (mh !== 0) {
+      a.jmp(BPF.JEQ, h, lGroup, lNextHi);
+      a.place(lGroup);
+    }
     a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(first.arg, false));
-    const vals = groups.get(h)!.sort((x, y) => x.lo - y.lo);
-    const iv: Array<{ lo: number; hi: number; weight: number; v: SeccompAction }> = [];
+    if (ml !== 0xffff_ffff) a.ins(BPF.ALU | BPF.AND | BPF.K, ml);
+    const vals = byHi.get(h)!.sort((x, y) => x.lo - y.lo);
+    const iv: Array<{ lo: number; hi: number; weight: number; v: Leaf }> = [];
+    const dflt: Leaf = { t: "ret", action: fallback };
     let cur = 0;
-    const push = (lo: number, hi: number, act: SeccompAction) => {
+    const push = (lo: number, hi: number, leaf: Leaf) => {
       if (lo > hi) return;
       const last = iv[iv.length - 1];
-      if (last && sameAction(last.v, act) && last.hi + 1 === lo) last.hi = hi;
-      else iv.push({ lo, hi, v: act, weight: 1 });
+      if (last && sameLeaf(last.v, leaf) && last.hi + 1 === lo) last.hi = hi;
+      else iv.push({ lo, hi, v: leaf, weight: 1 });
     };
     for (const x of vals) {
-      push(cur, x.lo - 1, fallback);
-      push(x.lo, x.lo, x.action);
+      push(cur, x.lo - 1, dflt);
+      push(x.lo, x.lo, leafOf(x.rules));
       cur = x.lo + 1;
     }
-    push(cur, 0xffff_ffff, fallback);
-    emitTree(a, iv, 0, iv.length - 1, (act) => a.ins(BPF.RET | BPF.K, actionToRet(act)), sameAction);
-    a.place(ends[i]!);
-    // A different high word: reload it for the next group (A was overwritten by the low word).
-    if (i + 1 < his.length) a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(first.arg, true));
+    push(cur, 0xffff_ffff, dflt);
+    emitTree<(typeof iv)[number], Leaf>(a, iv, 0, iv.length - 1, emitLeaf, sameLeaf);
+    if (mh !== 0) {
+      a.place(lNextHi);
+      // Another high word: reload it (A now holds the low word).
+      if (i + 1 < his.length) ldHi();
+    }
   });
-  a.ins(BPF.RET | BPF.K, actionToRet(fallback));
+  if (mh !== 0 || his.length === 0) a.ins(BPF.RET | BPF.K, actionToRet(fallback));
   return true;
 }
 
