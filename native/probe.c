@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -219,12 +222,29 @@ static void check_fork(int n) {
   printf("}\n");
 }
 
+/* Test aid: exec `argv` under a filter answering the Landlock syscalls with EOPNOTSUPP, which is
+ * what a kernel with Landlock built in but not enabled answers. */
+static int deny_landlock_exec(char **argv) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 444, 0, 2),
+      BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 446, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) return 120;
+  execv(argv[0], argv);
+  return 121;
+}
+
 static volatile sig_atomic_t got_sig;
 static void on_sig(int s) { got_sig = s; }
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   const char *hostpid = NULL;
+  if (argc > 2 && !strcmp(argv[1], "deny-landlock-exec")) return deny_landlock_exec(argv + 2);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *next = i + 1 < argc ? argv[i + 1] : "";

@@ -194,9 +194,11 @@ export function tempDir(): { path: string; remove(): void } {
 export function runRaw(
   bytes: Uint8Array,
   helper = testHelperPath(),
+  wrapper: string[] = [],
 ): Promise<{ lines: string[]; code: number | null }> {
   return new Promise((resolve) => {
-    const child = spawn(helper, [], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
+    const [bin, ...args] = [...wrapper, helper];
+    const child = spawn(bin!, args, { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
     let out = "";
     (child.stdio[4] as Readable).setEncoding("utf8").on("data", (c: string) => {
       out += c;
