@@ -107,6 +107,26 @@ const rules: RawRule[] = [
   { syscall: "fcntl", args: [{ arg: 1, op: "ne", value: "F_SETFL" }], why: "ne" },
   { syscall: "read", args: [{ arg: 2, op: "lt", value: "0x100000000" }], why: "lt" },
   { syscall: "pread64", args: [{ arg: 3, op: "ge", value: "0x8000000000000000" }], why: "ge" },
+  // A masked switch with mixed actions and a second condition in one value's leaf.
+  {
+    syscall: "getpriority",
+    args: [
+      { arg: 0, op: "masked_eq", mask: "0xff", value: 0 },
+      { arg: 1, op: "eq", value: "0x100000000" },
+    ],
+    why: "masked switch + rest condition",
+  },
+  {
+    syscall: "getpriority",
+    args: [{ arg: 0, op: "masked_eq", mask: "0xff", value: 2 }],
+    why: "masked switch",
+  },
+  {
+    syscall: "getpriority",
+    action: "errno:444",
+    args: [{ arg: 0, op: "masked_eq", mask: "0xff", value: 1 }],
+    why: "masked switch, errno",
+  },
 ];
 
 const around = (v: bigint) =>
@@ -139,6 +159,10 @@ function probes(): Array<[string, bigint[], number | undefined]> {
   // A negative offset fails with EINVAL before the fd is looked at.
   for (const v of around(0x8000_0000_0000_0000n))
     out.push(["pread64", [BADFD, 0n, 0n, v, 0n, 0n], v >= 1n << 63n ? 22 : EBADF]);
+  // getpriority(which, who): which 0..2 with who's low word 0 (self) succeeds; other which: EINVAL.
+  for (const which of [0n, 1n, 2n, 3n, 0x100n, 0x101n, 0x102n, 0x1_0000_0000n, 0x1_0000_0002n])
+    for (const who of [0n, 0x1_0000_0000n, 0x2_0000_0000n])
+      out.push(["getpriority", [which, who, 0n, 0n, 0n, 0n], (which & 0xffff_ffffn) <= 2n ? undefined : 22]);
   return out;
 }
 
@@ -177,6 +201,7 @@ describe("emulator vs the real kernel (x86_64)", () => {
       expect(seen).toContain("trap");
       expect(seen).toContain("errno 777");
       expect(seen).toContain("errno 555");
+      expect(seen).toContain("errno 444");
       expect(seen).toContain(`errno ${EBADF}`);
     });
   }
