@@ -14,8 +14,8 @@ function custom(ctx: z.core.$RefinementCtx, code: string, message: string, hint?
 /** ^[a-z0-9][a-z0-9_.-]{0,62}$ and not "." / "..": usable as a path component and a cgroup name. */
 export const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
-/** QEMU ids / node names: the config's ids become `-device id=`, `-blockdev node-name=`, `-netdev id=`. */
-export const ID_RE = /^[A-Za-z][A-Za-z0-9_-]{0,23}$/;
+/** QEMU ids / node names: ids become `-device id=`, `-netdev id=` and node names such as "<id>.b12.file", which QEMU caps at 31 characters. */
+export const ID_RE = /^[A-Za-z][A-Za-z0-9_-]{0,19}$/;
 
 /** Ids qemu-jail uses itself for machine-wide objects (the memory backend, QMP, serial...). */
 export const RESERVED_IDS = ["mem", "qmp", "serial0", "rng0", "vsock0", "scsi0", "fw"];
@@ -38,14 +38,14 @@ const name = z.string().superRefine((v, ctx) => {
 const id = z
   .string()
   .describe(
-    "Identifier: a letter, then letters, digits, '_' or '-' (at most 24). Unique across disk, nic and share.",
+    "Identifier: a letter, then letters, digits, '_' or '-' (at most 20). Unique across disk, nic and share.",
   )
   .superRefine((v, ctx) => {
     if (!ID_RE.test(v)) {
       custom(
         ctx,
         "CONFIG_BAD_ID",
-        `expected an id (a letter, then letters, digits, "_" or "-", at most 24), got ${JSON.stringify(v)}`,
+        `expected an id (a letter, then letters, digits, "_" or "-", at most 20), got ${JSON.stringify(v)}`,
         "ids become QEMU device ids and block node names",
       );
     } else if (RESERVED_IDS.includes(v)) {
@@ -190,6 +190,7 @@ export const diskSchema = z
       .describe("Boot order (firmware boot only; lower boots first)."),
     backing: z
       .array(backingSchema)
+      .max(16)
       .default([])
       .describe("qcow2 backing chain, nearest first; each becomes an explicit read-only -blockdev node."),
     backend: z

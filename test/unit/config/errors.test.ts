@@ -357,6 +357,14 @@ const cases: Case[] = [
     line: 9,
   },
   {
+    name: "id too long for a node name",
+    toml: `${HEAD}[[disk]]\nid = "abcdefghijklmnopqrstu"\npath = "/a"\n`,
+    code: "CONFIG_BAD_ID",
+    key: "disk[0].id",
+    line: 6,
+    message: /at most 20/,
+  },
+  {
     name: "bad id",
     toml: `${HEAD}[[disk]]\nid = "0disk"\npath = "/a"\n`,
     code: "CONFIG_BAD_ID",
