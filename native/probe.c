@@ -259,6 +259,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "hostpid")) hostpid = argv[++i];
     else if (!strcmp(a, "privileged")) check_privileged(hostpid);
     else if (!strcmp(a, "fds")) check_fds();
+    else if (!strcmp(a, "umask")) {
+      mode_t m = umask(0);
+      umask(m);
+      printf("{\"check\":\"umask\",\"value\":%u}\n", (unsigned)m);
+    }
     else if (!strcmp(a, "ns")) check_ns();
     else if (!strcmp(a, "cgroup")) print_file("cgroup", "/proc/self/cgroup");
     else if (!strcmp(a, "env")) {

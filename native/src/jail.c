@@ -74,22 +74,9 @@ static void stage_fds(struct qj_spec *s) {
     if (s->fds[i].dst + 1 > base) base = s->fds[i].dst + 1;
     if (s->fds[i].src + 1 > base) base = s->fds[i].src + 1;
   }
-  int *internal[4 + QJ_MAX_CGROUPS];
-  int ni = 0;
-  internal[ni++] = &cx->status_fd;
-  internal[ni++] = &cx->to_parent;
-  internal[ni++] = &cx->from_parent;
-  if (cx->netns_fd >= 0) internal[ni++] = &cx->netns_fd;
-  if (cx->exec_fd >= 0) internal[ni++] = &cx->exec_fd;
-  for (int i = 0; i < s->ncgroups; i++) internal[ni++] = &cx->cgroup_fds[i];
-  int keep[4 + QJ_MAX_CGROUPS + QJ_MAX_FDS], nk = 0;
-  for (int i = 0; i < ni; i++) {
-    int nfd = fcntl(*internal[i], F_DUPFD_CLOEXEC, base);
-    if (nfd < 0) FAIL("fds", "dup", "internal");
-    close(*internal[i]);
-    *internal[i] = keep[nk++] = nfd;
-  }
-  qj_status_init(cx->status_fd);
+  /* Sources first (one fd may be both a source and an internal one), then our own fds; the
+   * originals are closed below with everything else not kept. */
+  int keep[5 + QJ_MAX_CGROUPS + QJ_MAX_FDS], nk = 0;
   int tmp[QJ_MAX_FDS];
   for (int i = 0; i < s->nfds; i++) {
     tmp[i] = fcntl(s->fds[i].src, F_DUPFD_CLOEXEC, base);
@@ -100,6 +87,20 @@ static void stage_fds(struct qj_spec *s) {
     }
     keep[nk++] = tmp[i];
   }
+  int *internal[5 + QJ_MAX_CGROUPS];
+  int ni = 0;
+  internal[ni++] = &cx->status_fd;
+  internal[ni++] = &cx->to_parent;
+  internal[ni++] = &cx->from_parent;
+  if (cx->netns_fd >= 0) internal[ni++] = &cx->netns_fd;
+  if (cx->exec_fd >= 0) internal[ni++] = &cx->exec_fd;
+  for (int i = 0; i < s->ncgroups; i++) internal[ni++] = &cx->cgroup_fds[i];
+  for (int i = 0; i < ni; i++) {
+    int nfd = fcntl(*internal[i], F_DUPFD_CLOEXEC, base);
+    if (nfd < 0) FAIL("fds", "dup", "internal");
+    *internal[i] = keep[nk++] = nfd;
+  }
+  qj_status_init(cx->status_fd);
   /* Close every fd not in keep[]. */
   qsort(keep, (size_t)nk, sizeof keep[0], cmp_int);
   unsigned int from = 0;
@@ -280,10 +281,11 @@ static int stage_root(struct qj_spec *s) {
   if (!s->have_root) return -1;
   /* Open and clone every bind source first: the root tmpfs may be mounted over a directory
    * that holds sources (e.g. /tmp). One fd per bind: make room for them. */
-  struct rlimit nofile;
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
+  struct rlimit nofile, raised;
+  int restore = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max;
+  if (restore) {
+    raised = (struct rlimit){nofile.rlim_max, nofile.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &raised);
   }
   int *trees = calloc((size_t)s->nops + 1, sizeof *trees);
   if (!trees) FAIL("root", "malloc", "-");
@@ -340,6 +342,7 @@ static int stage_root(struct qj_spec *s) {
     }
   }
   free(trees);
+  if (restore) setrlimit(RLIMIT_NOFILE, &nofile); /* the payload gets the RLIMIT records' limits only */
   done(s, "root");
   return rootfd;
 }
@@ -614,6 +617,7 @@ void qj_child(struct qj_spec *s, struct qj_child_ctx *ctx) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) FAIL("nnp", "prctl", "-");
   done(s, "nnp");
   stage_landlock(s);
+  umask((mode_t)cx->umask);
   stage_seccomp(s);
   if (cx->exec_fd >= 0)
     syscall(SYS_execveat, cx->exec_fd, "", s->argv, s->envp, AT_EMPTY_PATH);

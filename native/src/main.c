@@ -135,7 +135,8 @@ static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(co
 int main(int argc, char **argv) {
   int spec_fd = 3, status_fd = 4;
   pid_t orig_ppid = getppid();
-  umask(0);
+  /* Modes in the spec are exact: no umask while building. The payload gets the caller's. */
+  mode_t caller_umask = umask(0);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--probe")) return qj_probe();
     if (!strcmp(argv[i], "--version")) {
@@ -196,7 +197,8 @@ int main(int argc, char **argv) {
   qj_maybe_fail(&spec, "parse");
 
   /* 2. Host-side preparation: open what the child will use after it can no longer reach it. */
-  struct qj_child_ctx ctx = {.status_fd = status_fd, .netns_fd = -1, .exec_fd = spec.exec_fd};
+  struct qj_child_ctx ctx = {
+      .status_fd = status_fd, .netns_fd = -1, .exec_fd = spec.exec_fd, .umask = caller_umask};
   for (int i = 0; i < spec.ncgroups; i++) {
     char p[QJ_STR_MAX + 16];
     snprintf(p, sizeof p, "%s/cgroup.procs", spec.cgroups[i]);

@@ -156,6 +156,7 @@ struct qj_child_ctx {
   int cgroup_fds[QJ_MAX_CGROUPS];
   int netns_fd;
   int exec_fd;
+  unsigned int umask; /* the caller's umask, restored for the payload (the helper runs with 0) */
 };
 __attribute__((noreturn)) void qj_child(struct qj_spec *spec, struct qj_child_ctx *ctx);
 void qj_maybe_fail(const struct qj_spec *spec, const char *stage);

@@ -118,7 +118,7 @@ describe.skipIf(!isRoot).each([
     ];
     const run = await runJail({
       steps: probeSteps(
-        ["ids", "caps", "tree", "fds", "env", "hostname", "cwd", "escape"],
+        ["ids", "caps", "tree", "fds", "env", "hostname", "cwd", "escape", "umask"],
         [...manifest, ...extra],
       ),
     });
@@ -150,6 +150,7 @@ describe.skipIf(!isRoot).each([
     expect(caps).toMatchObject({ eff: 0, prm: 0, inh: 0, bnd: 0, amb: 0, nnp: 1, seccomp: seccomp ? 2 : 0 });
     expect((caps.securebits as number) & 0x2f).toBe(0x2f); // NOROOT, NO_SETUID_FIXUP, KEEP_CAPS, locked
     expect(find(run, "fds").open).toEqual([0, 1, 2]);
+    expect(find(run, "umask").value).toBe(process.umask()); // the caller's, not the helper's 0
     expect(find(run, "env").vars).toEqual(["PATH=/", "QJ_TEST=1"]);
     expect(find(run, "hostname").name).toBe("qj-probe");
     expect(find(run, "dotdot").same).toBe(true);
