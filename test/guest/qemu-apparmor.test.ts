@@ -43,9 +43,30 @@ initrd = "${g.initrd}"
 cmdline = "console=ttyS0 quiet"
 
 [[disk]]
+id = "root"
+path = "/var/tmp/qj-aa/root.qcow2"
+format = "qcow2"
+backing = [{ path = "/var/tmp/qj-aa/base.qcow2", format = "qcow2" }]
+
+[[disk]]
 id = "data"
 path = "/var/tmp/qj-aa/data.raw"
 format = "raw"
+readonly = true
+bus = "nvme"
+serial = "data0"
+
+[[nic]]
+id = "net0"
+mode = "user"
+forward = [{ proto = "tcp", host_addr = "127.0.0.1", host_port = 2222, guest_port = 22 }]
+
+[serial]
+mode = "file"
+path = "/var/tmp/qj-aa/console.log"
+
+[qmp]
+path = "/var/tmp/qj-aa/qmp.sock"
 
 [rng]
 source = "/dev/urandom"
@@ -59,7 +80,9 @@ seccomp = "log"
       [
         "mount -t securityfs securityfs /sys/kernel/security",
         "mount -t cgroup2 cgroup2 /sys/fs/cgroup",
-        "mkdir -p /var/tmp/qj-aa && truncate -s 8M /var/tmp/qj-aa/data.raw",
+        "mkdir -p /var/tmp/qj-aa && cd /var/tmp/qj-aa && truncate -s 8M data.raw",
+        "qemu-img create -q -f qcow2 base.qcow2 16M && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 root.qcow2",
+        "cd /",
         `node ${bundle} /opt/qj-aa/vm.toml /run/qj-state`,
         "echo driver=$?",
         "grep -c qemu-jail- /sys/kernel/security/apparmor/profiles || true",
@@ -81,7 +104,9 @@ seccomp = "log"
         .map((l) => JSON.parse(l.slice(7)) as { step: string; data: Record<string, unknown> })
         .map((x) => [x.step, x.data]),
     );
-    expect(steps.plan?.processes).toEqual([{ id: "qemu", apparmor: "qemu-jail-aa-qemu" }]);
+    const procs = steps.plan?.processes as Array<{ id: string; apparmor: string }>;
+    expect(procs.map((p) => p.apparmor)).toEqual(procs.map((p) => `qemu-jail-aa-${p.id}`));
+    expect(procs.map((p) => p.id)).toEqual(["qemu"]);
     const labels = steps.ready?.labels as Array<{ comm: string; label: string }>;
     const qemu = labels.filter((l) => l.comm.startsWith("qemu-system"));
     expect(qemu.length).toBeGreaterThan(0);

@@ -46,7 +46,7 @@ const end = await runVm(loadConfig(toml!), {
           return undefined;
         }
       })
-      .filter((x) => x && (x.pid === qemuPid || x.comm.startsWith("qemu-system")));
+      .filter((x) => x && (x.pid === qemuPid || /^(qemu-system|virtiofsd|qemu-storage)/.test(x.comm)));
     out("ready", { ms, labels });
     process.kill(process.pid, "SIGTERM");
   },
