@@ -82,7 +82,12 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
   const kernelP = timed("kernel", readKernelRelease(procRoot));
   const cgroupP = timed("cgroup", probeCgroups(procRoot));
   const devicesP = timed("devices", probeDevices(opts.devRoot ?? "/"));
-  const kvmP = timed("kvm", canOpenKvm(join(opts.devRoot ?? "/", "dev/kvm")));
+  const kvmP = timed(
+    "kvm",
+    Promise.all([canOpenKvm(join(opts.devRoot ?? "/", "dev/kvm")), cpuCanVirtualize(procRoot, arch)]).then(
+      ([opens, cpu]) => opens && cpu,
+    ),
+  );
   const imagesP = timed("images", config ? probeImages(config) : Promise.resolve({}));
   const qemuP = timed(
     "qemu",
@@ -166,6 +171,21 @@ async function canOpenKvm(path: string): Promise<boolean> {
     const fh = await open(path, "r+");
     await fh.close();
     return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * On x86 a /dev/kvm that opens is not enough: under some nested setups the node exists and
+ * answers KVM_GET_API_VERSION, but the CPU exposes no vmx/svm and QEMU aborts when it creates a
+ * vCPU ("failed to set MSR"). Require the CPU flag, as libvirt's capability probe does.
+ */
+async function cpuCanVirtualize(procRoot: string, arch: string): Promise<boolean> {
+  if (arch !== "x86_64") return true;
+  try {
+    const cpuinfo = await readFile(join(procRoot, "cpuinfo"), "utf8");
+    return /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo);
   } catch {
     return false;
   }

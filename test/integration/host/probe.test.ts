@@ -93,6 +93,25 @@ describe.skipIf(!hasQemu)("probeHost on this host", () => {
     expect(f.storageDaemon).toBeUndefined();
   });
 
+  it("hasKvm needs both an openable /dev/kvm and a CPU with vmx/svm", async () => {
+    // A /dev/kvm that opens on a CPU without vmx/svm (a nested setup seen on these machines)
+    // makes QEMU abort at vCPU creation; the probe must call that "no KVM".
+    const cpuFlags = /^flags\s*:.*\b(vmx|svm)\b/m.test(readFileSync("/proc/cpuinfo", "utf8"));
+    const f = await probeHost();
+    if (!cpuFlags) expect(f.hasKvm).toBe(false);
+    const fakeProc = join(dir, "proc-novmx");
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    mkdirSync(join(fakeProc, "sys/kernel"), { recursive: true });
+    writeFileSync(join(fakeProc, "sys/kernel/osrelease"), `${release()}\n`);
+    writeFileSync(join(fakeProc, "cpuinfo"), "processor\t: 0\nflags\t\t: fpu sse2 hypervisor\n");
+    for (const f of ["self/mountinfo", "self/cgroup"]) {
+      mkdirSync(join(fakeProc, f, ".."), { recursive: true });
+      // /proc files report size 0, so copy by reading, not cpSync.
+      writeFileSync(join(fakeProc, f), readFileSync(`/proc/${f}`));
+    }
+    expect((await probeHost(undefined, { procRoot: fakeProc })).hasKvm).toBe(false);
+  });
+
   it("a missing QEMU binary or a needed backend that is absent is a host error", async () => {
     await expect(probeHost(config({ binary: "/nonexistent/qemu" }))).rejects.toMatchObject({
       code: "HOST_QEMU_MISSING",
