@@ -6,13 +6,35 @@ import type { Command } from "commander";
 import { QemuJailError } from "../errors.js";
 
 interface PolicyOpts {
-  fragments: string;
+  fragments?: string;
+  config?: string;
+  process: string;
   arch: string;
   default: string;
   policies?: string;
 }
 
+/** The policy named on the command line: a fragment list, or one process of a config's plan. */
 async function loadPolicy(o: PolicyOpts) {
+  if (o.config) {
+    if (o.fragments)
+      throw new QemuJailError("SECCOMP_BAD_FLAGS", "give either --fragments or --config, not both", {
+        exit: "usage",
+      });
+    const { planFromConfigFile } = await import("./plan.js");
+    const plan = await planFromConfigFile(o.config, o.policies);
+    const proc = plan.processes.find((p) => p.id === o.process);
+    if (!proc)
+      throw new QemuJailError("SECCOMP_NO_PROCESS", `the plan of ${o.config} has no process "${o.process}"`, {
+        exit: "usage",
+        hint: `processes: ${plan.processes.map((p) => p.id).join(", ")}`,
+      });
+    return proc.seccomp;
+  }
+  if (!o.fragments)
+    throw new QemuJailError("SECCOMP_NO_FRAGMENTS", "give --fragments a,b,... or --config vm.toml", {
+      exit: "usage",
+    });
   const t = await import("../seccomp/tools.js");
   const { loadFragments } = await import("../seccomp/fragments.js");
   const { composePolicy } = await import("../seccomp/compose.js");
@@ -53,10 +75,12 @@ function writeAtomic(file: string, data: Uint8Array | string): void {
 
 function policyOptions(c: Command): Command {
   return c
-    .requiredOption(
-      "--fragments <list>",
-      "fragment names, comma-separated (name=need to record the config item)",
+    .option("--fragments <list>", "fragment names, comma-separated (name=need to record the config item)")
+    .option(
+      "--config <vm.toml>",
+      "instead of --fragments: the policy the plan derives for a process of this config",
     )
+    .option("--process <id>", "with --config: which process (qemu, virtiofsd-<share>, qsd-<disk>)", "qemu")
     .option("--arch <arch>", "x86_64 or aarch64", process.arch === "arm64" ? "aarch64" : "x86_64")
     .option(
       "--default <action>",

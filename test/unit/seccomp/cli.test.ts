@@ -72,6 +72,18 @@ describe("qemu-jail seccomp", () => {
     expect((await cli("seccomp", "cache", bpf)).out).toMatch(/\bppoll\b/);
   });
 
+  it("compiles the policy the plan derives for a config's process", async () => {
+    const bpf = join(dir, "cfg.bpf");
+    const cfg = join(import.meta.dirname, "../../../examples/minimal.toml");
+    const c = await cli("seccomp", "compile", "--config", cfg, "--process", "qemu", "-o", bpf);
+    expect(c.err).toBe("");
+    expect(c.code).toBe(0);
+    expect(readFileSync(bpf).length).toBeGreaterThan(8 * 20);
+    const bad = await cli("seccomp", "show", "--config", cfg, "--process", "nope");
+    expect(bad.code).toBe(ExitCode.usage);
+    expect(bad.err).toMatch(/processes: .*qemu/);
+  });
+
   it("shows provenance and exports, saying what an export cannot express", async () => {
     const show = await cli("seccomp", "show", "--fragments", "qemu-like=vm", "--policies", pol);
     expect(show.out).toMatch(/ioctl allow if arg1 eq 0x541b\n {4}qemu-like \[vm\]: pending bytes on sockets/);
