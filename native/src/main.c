@@ -1,6 +1,7 @@
 /* qemu-jail-helper: executes a jail spec (native/README.md) and supervises the payload.
  *
  *   qemu-jail-helper [--spec-fd N] [--status-fd M]   (defaults 3 and 4)
+ *   qemu-jail-helper --check [...]                     (validate the spec only, change nothing)
  *   qemu-jail-helper --probe                          (key=value facts, see facts.c)
  *
  * This process (the "outer" helper) stays in the host namespaces: it reads and validates the
@@ -133,7 +134,7 @@ static int exec_happened(pid_t pid) {
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 int main(int argc, char **argv) {
-  int spec_fd = 3, status_fd = 4;
+  int spec_fd = 3, status_fd = 4, check_only = 0;
   pid_t orig_ppid = getppid();
   /* Modes in the spec are exact: no umask while building. The payload gets the caller's. */
   mode_t caller_umask = umask(0);
@@ -149,10 +150,11 @@ int main(int argc, char **argv) {
       );
       return 0;
     }
-    if (!strcmp(argv[i], "--spec-fd") && i + 1 < argc) spec_fd = parse_fd_arg(argv[++i]);
+    if (!strcmp(argv[i], "--check")) check_only = 1;
+    else if (!strcmp(argv[i], "--spec-fd") && i + 1 < argc) spec_fd = parse_fd_arg(argv[++i]);
     else if (!strcmp(argv[i], "--status-fd") && i + 1 < argc) status_fd = parse_fd_arg(argv[++i]);
     else {
-      fprintf(stderr, "usage: qemu-jail-helper [--spec-fd N] [--status-fd M] | --probe | --version\n");
+      fprintf(stderr, "usage: qemu-jail-helper [--check] [--spec-fd N] [--status-fd M] | --probe | --version\n");
       return QJ_EXIT_SPEC;
     }
   }
@@ -194,6 +196,7 @@ int main(int argc, char **argv) {
       return QJ_EXIT_SPEC;
     }
   qj_stage_ok("parse");
+  if (check_only) return 0;
   qj_maybe_fail(&spec, "parse");
 
   /* 2. Host-side preparation: open what the child will use after it can no longer reach it. */

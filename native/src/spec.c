@@ -103,6 +103,8 @@ int qj_stage_known(const char *name) {
 static int rank(uint32_t t) { return t >= QJ_BIND && t <= QJ_MKNOD ? QJ_BIND : (int)t; }
 
 static int read_bpf_fd(int fd, struct qj_bpf *out, struct perr *e) {
+  /* Never stdio or our own status fd: reading those could block forever. */
+  if (fd <= 2 || fd == qj_status_fd()) return fail(e, "seccomp-fd", EBADF, "seccomp");
   size_t cap = QJ_BPF_MAX_INSNS * sizeof(struct sock_filter) + 1, len = 0;
   uint8_t *buf = malloc(cap);
   if (!buf) return fail(e, "malloc", ENOMEM, "seccomp");
