@@ -6,7 +6,7 @@
 // helper that stays as the payload's parent), and 20 VMs started paused (-S) at once: time until
 // all answer QMP, then all stopped, host clean.
 //
-// Run: npm run build && npx vite-node bench/launch.ts [--runs N] [--vms N]
+// Run: npm run build && npx vite-node bench/launch.ts [--runs N] [--vms N] [--seccomp kill|log]
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -23,6 +23,9 @@ const opt = (name: string, def: number) => {
 };
 const RUNS = opt("--runs", 5);
 const VMS = opt("--vms", 20);
+const si = args.indexOf("--seccomp");
+/** jail.seccomp of the benchmark VMs ("log" runs the same filter but logs instead of killing). */
+const SECCOMP = si >= 0 ? args[si + 1]! : "kill";
 const repo = resolve(import.meta.dirname, "..");
 const cli = join(repo, "bin", "qemu-jail.js");
 
@@ -58,7 +61,7 @@ function nodeBaseline(): number {
   return performance.now() - t;
 }
 
-const guest = buildGuest();
+const guest = buildGuest({ uncompressedKernel: false });
 const qemuArgv = (qmpFd: number) => [
   "-nodefaults",
   "-no-user-config",
@@ -118,7 +121,7 @@ cmdline = "${guest.cmdline}"
 mode = "none"
 
 [jail]
-seccomp = "kill"
+seccomp = "${SECCOMP}"
 
 [qemu]
 extra_args = ["-S"]
@@ -142,7 +145,9 @@ function children(pid: number): number[] {
 interface Jailed {
   child: ChildProcess;
   qmp: string;
+  err: () => string;
 }
+const started: Jailed[] = [];
 function startJailed(stateRoot: string, file: string, name: string): Jailed {
   const child = spawn(
     process.execPath,
@@ -158,7 +163,9 @@ function startJailed(stateRoot: string, file: string, name: string): Jailed {
   child.once("exit", (code) => {
     if (code) process.stderr.write(`${name}: exit ${code}\n${err.slice(-2000)}\n`);
   });
-  return { child, qmp: join(stateRoot, name, "qmp.sock") };
+  const j = { child, qmp: join(stateRoot, name, "qmp.sock"), err: () => err };
+  started.push(j);
+  return j;
 }
 async function stopJailed(j: Jailed): Promise<void> {
   j.child.kill("SIGTERM");
@@ -179,7 +186,9 @@ async function main() {
       bare.push(await bareQemu(dir));
       const t = performance.now();
       const j = startJailed(stateRoot, file, "bench");
-      await waitQmp(j.qmp, j.child);
+      await waitQmp(j.qmp, j.child).catch((e) => {
+        throw new Error(`${e}\n${j.err().slice(-2000)}`);
+      });
       jailed.push(performance.now() - t);
       const helper = children(j.child.pid!)[0];
       const payload = helper ? children(helper)[0] : undefined;
@@ -227,6 +236,8 @@ async function main() {
       `  state left           ${left.length + ids.length === 0 ? "none" : [...left, ...ids].join(", ")}`,
     );
   } finally {
+    // Never leave a launcher behind, even when a measurement failed.
+    await Promise.all(started.map(stopJailed));
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -373,13 +373,14 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
     onStage: (stage, ms) =>
       c.log.debug({ process: proc.id, stage, ms: Number(ms.toFixed(2)) }, `helper stage: ${stage}`),
   });
+  // The spawner has spawned synchronously: the child holds its copies. Ours go now, before any
+  // await, so Node never accepts a connection meant for the jailed process.
+  closeAll([...opened, ...connected], false);
+  for (const o of [...opened, ...connected]) c.openedAll.splice(c.openedAll.indexOf(o), 1);
   let jailed: JailedProcess;
   try {
     jailed = await started;
   } finally {
-    // The child has its copies now (or failed): ours go.
-    closeAll([...opened, ...connected], false);
-    for (const o of [...opened, ...connected]) c.openedAll.splice(c.openedAll.indexOf(o), 1);
     // Tap fds this process got are its own now.
     for (const f of proc.fds) {
       if (f.source.kind !== "tap") continue;

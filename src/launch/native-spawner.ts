@@ -4,13 +4,14 @@
 // the helper confirms exec; the helper stays as the payload's parent and reports its exit
 // status (a seccomp kill shows as the payload's SIGSYS).
 
+// Imported statically: this module is itself loaded lazily (by runVm), and spawnJailed must be
+// reached without an await after the launcher opened the process's listening sockets (fds.ts).
+import { spawnJailed, specFromPlan } from "../native/index.js";
 import type { Spawner } from "./spawn.js";
 
 /** A Spawner running each process through the helper at `helperPath`. */
 export function nativeSpawner(helperPath: string): Spawner {
   return async (req) => {
-    // Loaded on first use, so commands that never launch do not pay for it.
-    const { specFromPlan, spawnJailed } = await import("../native/index.js");
     const steps = specFromPlan(req.proc, {
       cgroupDirs: req.cgroupDirs,
       seccomp: req.bpf,

@@ -40,7 +40,11 @@ export interface JailedProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Starts one process; resolves once its payload has been exec'd. */
+/**
+ * Starts one process; resolves once its payload has been exec'd. It must spawn before its first
+ * await: the launcher's copies of listening sockets are open until then, and Node would accept
+ * on them once its event loop runs (see fds.ts).
+ */
 export type Spawner = (req: SpawnRequest) => Promise<JailedProcess>;
 
 /** Host path of `proc`'s binary: the bind source of its exe inside the root, or the exe itself. */

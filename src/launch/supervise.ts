@@ -134,6 +134,15 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
     try {
       const c = await QmpClient.connect(vm.plan.qmp.path, 5000);
       try {
+        if (command === "system_powerdown") {
+          // A guest that is not running (paused, -S, prelaunch) cannot react to the power
+          // button: asking it would only wait out the timeout.
+          const st = await c.execute<{ running?: boolean; status?: string }>("query-status");
+          if (!st.running) {
+            log.info({ status: st.status }, "guest not running: skipping system_powerdown");
+            return false;
+          }
+        }
         await c.execute(command);
       } finally {
         c.close();
