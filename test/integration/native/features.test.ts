@@ -66,6 +66,22 @@ describe.skipIf(!isRoot)("helper features", () => {
     expect(find(run, "ns").mnt).not.toBe(statSync("/proc/self/ns/mnt").ino);
   });
 
+  it("joins an existing network namespace by fd", async () => {
+    const nsfd = openSync("/proc/self/ns/net", "r");
+    try {
+      const steps = probeSteps(["ns"], [{ step: "proc", path: "/proc", hidepid: 2, subsetPid: true }]).map(
+        (s): HelperStep =>
+          s.step === "unshare" ? { ...s, namespaces: s.namespaces.filter((n) => n !== "net") } : s,
+      );
+      steps.push({ step: "netns", fd: { parent: nsfd } });
+      const run = await runJail({ steps });
+      expect(run.exit).toMatchObject({ ran: true, code: 0 });
+      expect(find(run, "ns").net).toBe(statSync("/proc/self/ns/net").ino);
+    } finally {
+      closeSync(nsfd);
+    }
+  });
+
   it("runs in a user namespace whose ids map onto unprivileged host ids", async () => {
     const BASE = 200000;
     const steps = probeSteps(["ids", "caps", "wait-signal"])
