@@ -179,9 +179,36 @@ static void stage_propagation(struct qj_spec *s) {
   done(s, "propagation");
 }
 
+/* Filesystems the helper made itself (the root tmpfs, TMPFS entries): the only places it may
+ * create or change anything. A directory bound from the host is never written to, even when it
+ * is bound rw: a mount point missing there is an error, not a new file on the host. */
+static dev_t own_devs[QJ_MAX_ROOT_OPS + 1];
+static int n_own;
+
+static void add_own(int dirfd, const char *leaf, const char *path) {
+  struct stat st;
+  if (fstatat(dirfd, leaf, &st, leaf[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH) < 0) FAIL("root", "stat", path);
+  own_devs[n_own++] = st.st_dev;
+}
+
+static void require_own(int dirfd, const char *path) {
+  struct stat st;
+  if (fstat(dirfd, &st) < 0) FAIL("root", "stat", path);
+  for (int i = 0; i < n_own; i++)
+    if (own_devs[i] == st.st_dev) return;
+  errno = EXDEV;
+  FAIL("root", "create-in-bind", path);
+}
+
+/* Whether parent/leaf exists (never following a symlink). */
+static int exists_at(int parent, const char *leaf) {
+  struct stat st;
+  return fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /* Walk `path` below `rootfd` one component at a time, never following a symlink, creating
- * missing directories (0755). Returns an O_PATH fd of the parent and points *leaf at the last
- * component. */
+ * missing directories (0755) on the helper's own filesystems only. Returns an O_PATH fd of the
+ * parent and points *leaf at the last component. */
 static int open_parent(int rootfd, const char *path, const char **leaf, const char *stage) {
   char buf[QJ_STR_MAX + 1];
   snprintf(buf, sizeof buf, "%s", path + 1);
@@ -194,7 +221,10 @@ static int open_parent(int rootfd, const char *path, const char **leaf, const ch
   for (char *c = buf, *next; c; c = next) {
     next = strchr(c, '/');
     if (next) *next++ = 0;
-    if (mkdirat(dfd, c, 0755) < 0 && errno != EEXIST) FAIL(stage, "mkdir", path);
+    if (!exists_at(dfd, c)) {
+      require_own(dfd, path);
+      if (mkdirat(dfd, c, 0755) < 0) FAIL(stage, "mkdir", path);
+    }
     int nfd = openat(dfd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (nfd < 0) FAIL(stage, "open-parent", path);
     close(dfd);
@@ -241,12 +271,15 @@ static int bind_prepare(struct qj_spec *s, struct qj_rootop *op) {
 static void bind_attach(int rootfd, struct qj_rootop *op, int tree) {
   const char *leaf;
   int parent = open_parent(rootfd, op->path, &leaf, "root");
-  if (op->flags & QJ_BIND_DIR) {
-    if (mkdirat(parent, leaf, 0755) < 0 && errno != EEXIST) FAIL("root", "mkdir", op->path);
-  } else {
-    int f = openat(parent, leaf, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (f < 0 && errno != EEXIST) FAIL("root", "create", op->path);
-    if (f >= 0) close(f);
+  if (!exists_at(parent, leaf)) {
+    require_own(parent, op->path);
+    if (op->flags & QJ_BIND_DIR) {
+      if (mkdirat(parent, leaf, 0755) < 0) FAIL("root", "mkdir", op->path);
+    } else {
+      int f = openat(parent, leaf, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (f < 0) FAIL("root", "create", op->path);
+      close(f);
+    }
   }
   if (move_mount(tree, "", parent, leaf, MOVE_MOUNT_F_EMPTY_PATH) < 0) FAIL("root", "move_mount", op->path);
   close(tree), close(parent);
@@ -301,6 +334,7 @@ static int stage_root(struct qj_spec *s) {
   /* The jail's "/" is a subdirectory of the tmpfs: after pivot_root the payload is chroot'ed
    * into it, and a chroot'ed process may not create user namespaces (unshare/clone
    * CLONE_NEWUSER fail with EPERM) — an attack surface closed without relying on seccomp. */
+  add_own(top_fd, "", s->root_mountpoint);
   if (mkdirat(top_fd, "root", s->root_mode) < 0 || fchmodat(top_fd, "root", s->root_mode, 0) < 0)
     FAIL("root", "mkdir", "/");
   int rootfd = openat(top_fd, "root", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -315,24 +349,31 @@ static int stage_root(struct qj_spec *s) {
       break;
     case QJ_MKDIR:
       parent = open_parent(rootfd, op->path, &leaf, "root");
+      require_own(parent, op->path);
       if (mkdirat(parent, leaf, op->mode) < 0 && errno != EEXIST) FAIL("root", "mkdir", op->path);
       if (fchmodat(parent, leaf, op->mode, 0) < 0) FAIL("root", "chmod", op->path);
       close(parent);
       break;
     case QJ_SYMLINK:
       parent = open_parent(rootfd, op->path, &leaf, "root");
+      require_own(parent, op->path);
       if (symlinkat(op->source, parent, leaf) < 0) FAIL("root", "symlink", op->path);
       close(parent);
       break;
     case QJ_TMPFS:
       parent = open_parent(rootfd, op->path, &leaf, "root");
-      if (mkdirat(parent, leaf, 0755) < 0 && errno != EEXIST) FAIL("root", "mkdir", op->path);
+      if (!exists_at(parent, leaf)) {
+        require_own(parent, op->path);
+        if (mkdirat(parent, leaf, 0755) < 0) FAIL("root", "mkdir", op->path);
+      }
       new_tmpfs(parent, leaf, op->mode, op->uid, op->gid, op->size,
                 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, op->path);
+      add_own(parent, leaf, op->path);
       close(parent);
       break;
     case QJ_MKNOD: {
       parent = open_parent(rootfd, op->path, &leaf, "root");
+      require_own(parent, op->path);
       mode_t t = op->devtype == 'c' ? S_IFCHR : S_IFBLK;
       if (mknodat(parent, leaf, t | op->mode, makedev(op->major, op->minor)) < 0) FAIL("root", "mknod", op->path);
       if (fchownat(parent, leaf, op->uid, op->gid, AT_SYMLINK_NOFOLLOW) < 0) FAIL("root", "chown", op->path);
@@ -352,7 +393,10 @@ static void stage_proc(struct qj_spec *s, int rootfd) {
   static const char *const hide[] = {"off", "noaccess", "invisible", "", "ptraceable"};
   const char *leaf;
   int parent = open_parent(rootfd, s->proc_path, &leaf, "proc");
-  if (mkdirat(parent, leaf, 0555) < 0 && errno != EEXIST) FAIL("proc", "mkdir", s->proc_path);
+  if (!exists_at(parent, leaf)) {
+    require_own(parent, s->proc_path);
+    if (mkdirat(parent, leaf, 0555) < 0) FAIL("proc", "mkdir", s->proc_path);
+  }
   int fs = fsopen("proc", FSOPEN_CLOEXEC);
   if (fs < 0) FAIL("proc", "fsopen", s->proc_path);
   if (fsconfig(fs, FSCONFIG_SET_STRING, "hidepid", hide[s->proc_hidepid], 0) < 0)

@@ -2,7 +2,7 @@
 // changes (malformed specs never even fork), and nothing is left on the host.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -187,6 +187,69 @@ describe.skipIf(!isRoot)("hostile bind sources are refused with the failing stag
     expect(err.exit).toBe("jail");
     expect(err.detail).toMatchObject({ stage: "root", op, path: join(dir.path, name), errnoName });
     expect(err.message).toContain(join(dir.path, name));
+  });
+
+  it("never creates anything inside a directory bound from the host, even an rw one", async () => {
+    const share: HelperStep = {
+      step: "bind",
+      source: join(dir.path, "dir"),
+      path: "/share",
+      type: "dir",
+      rw: true,
+      exec: false,
+    };
+    for (const inner of [
+      {
+        step: "bind",
+        source: join(dir.path, "file"),
+        path: "/share/sub/x",
+        type: "file",
+        rw: false,
+        exec: false,
+      },
+      { step: "mkdir", path: "/share/newdir", mode: 0o700 },
+      { step: "symlink", path: "/share/link", target: "/etc/shadow" },
+      { step: "tmpfs", path: "/share/tmp", mode: 0o700, uid: 0, gid: 0, sizeBytes: 4096 },
+    ] satisfies HelperStep[]) {
+      const run = await runJail({ steps: probeSteps(["ids"], [share, inner]) });
+      expect((run.error as { detail?: unknown }).detail).toMatchObject({
+        stage: "root",
+        op: "create-in-bind",
+        errnoName: "EXDEV",
+      });
+    }
+    expect(readdirSync(join(dir.path, "dir"))).toEqual([]);
+  });
+
+  it("a mount over an existing entry inside a bound directory is fine (nothing is created)", async () => {
+    writeFileSync(join(dir.path, "dir", "present"), "host");
+    try {
+      const steps = probeSteps(
+        ["read", "/share/present"],
+        [
+          {
+            step: "bind",
+            source: join(dir.path, "dir"),
+            path: "/share",
+            type: "dir",
+            rw: false,
+            exec: false,
+          },
+          {
+            step: "bind",
+            source: join(dir.path, "file"),
+            path: "/share/present",
+            type: "file",
+            rw: false,
+            exec: false,
+          },
+        ],
+      );
+      const run = await runJail({ steps });
+      expect(run.exit).toMatchObject({ ran: true, code: 0 });
+    } finally {
+      rmSync(join(dir.path, "dir", "present"));
+    }
   });
 
   it("a device declared as file", async () => {
