@@ -2,10 +2,12 @@
 // allowlist with default kill_process. It must allow what happens after it is loaded — execve
 // and the static probe's start-up — and nothing else: a syscall outside it kills with SIGSYS.
 
+import { closeSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../../src/seccomp/compile.js";
 import type { Policy, Rule } from "../../../src/seccomp/types.js";
-import { find, isRoot, probeSteps, runJail } from "./harness.js";
+import { find, isRoot, probeSteps, runJail, tempDir } from "./harness.js";
 
 // What `qj-probe ids caps` calls (strace), plus exit_group; execve is the helper's own last call.
 const NEEDED = [
@@ -49,6 +51,25 @@ describe.skipIf(!isRoot)("a compiled allowlist policy loaded by the helper", () 
     const run = await runJail({ steps: probeSteps(["ids", "caps"], [{ step: "seccomp", program }]) });
     expect(run.exit).toMatchObject({ ran: true, code: 0 });
     expect(find(run, "caps")).toMatchObject({ seccomp: 2, nnp: 1 });
+  });
+
+  it("reads the program from an fd as well (a file the launcher wrote)", async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "qemu.bpf"), program);
+      const fd = openSync(join(dir.path, "qemu.bpf"), "r");
+      try {
+        const run = await runJail({
+          steps: probeSteps(["caps", "syscall", "201"], [{ step: "seccomp", fd: { parent: fd } }]),
+        });
+        expect(find(run, "caps")).toMatchObject({ seccomp: 2 });
+        expect(run.exit).toMatchObject({ ran: true, signal: "SIGSYS" });
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      dir.remove();
+    }
   });
 
   it("kills the payload with SIGSYS on a syscall outside it", async () => {
