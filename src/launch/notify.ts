@@ -2,6 +2,8 @@
 // $NOTIFY_SOCKET; Node has no unix datagram sockets, so the message is sent by systemd's own
 // `systemd-notify` tool. systemd accepts a message from a process other than the main pid only
 // with NotifyAccess=all in the unit; MAINPID= names the launcher (the supervisor) as main pid.
+// --no-block: systemd-notify would otherwise wait on a BARRIER=1 round trip, which fails (and
+// says so in its exit status) when the receiver is not systemd, although the message was sent.
 // Without NOTIFY_SOCKET this does nothing.
 
 import { execFile } from "node:child_process";
@@ -9,7 +11,7 @@ import { execFile } from "node:child_process";
 /** Sends READY=1 (and MAINPID) to systemd when running under Type=notify; resolves to whether it was sent. */
 export function notifyReady(status?: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (!env.NOTIFY_SOCKET) return Promise.resolve(false);
-  const args = ["--ready", `--pid=${process.pid}`];
+  const args = ["--no-block", "--ready", `--pid=${process.pid}`];
   if (status) args.push(`--status=${status}`);
   return new Promise((resolve) => {
     execFile("systemd-notify", args, { env, timeout: 5000 }, (err) => resolve(!err));
@@ -20,6 +22,6 @@ export function notifyReady(status?: string, env: NodeJS.ProcessEnv = process.en
 export function notifyStopping(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (!env.NOTIFY_SOCKET) return Promise.resolve(false);
   return new Promise((resolve) => {
-    execFile("systemd-notify", ["STOPPING=1"], { env, timeout: 5000 }, (err) => resolve(!err));
+    execFile("systemd-notify", ["--no-block", "STOPPING=1"], { env, timeout: 5000 }, (err) => resolve(!err));
   });
 }
