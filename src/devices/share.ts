@@ -8,9 +8,14 @@
 // guest owners a read-write share also keeps CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETUID, SETGID
 // (all confined to /shared by the root and the chroot); MKNOD and SETFCAP are dropped with
 // `modcaps`, so a guest can neither create device nodes nor file capabilities on the host. A
-// read-only share keeps only DAC_READ_SEARCH besides SYS_CHROOT. virtiofsd needs /proc/self/fd to
-// reopen its O_PATH handles: that is the only process with a /proc (new pid ns: its own pids only).
-// The vhost-user socket is a listening socket the launcher made (`--fd`); QEMU gets a connected end.
+// read-only share keeps only DAC_READ_SEARCH besides SYS_CHROOT. CAP_SETPCAP is kept because
+// virtiofsd applies its capability set with libcap-ng, which drops the bounding set
+// (PR_CAPBSET_DROP needs SETPCAP); without it virtiofsd dies under its own seccomp filter right
+// after the first connection (measured on this host: as uid 600001 with exactly these ambient
+// caps it chroots, installs its filter and ends with effective caps 0x4 (ro) / 0xdb (rw), bounding
+// set empty: it drops SYS_CHROOT and SETPCAP itself). virtiofsd needs /proc/self/fd to reopen its
+// O_PATH handles: the only process with a /proc (new pid ns: its own pids only). The vhost-user
+// socket is a listening socket the launcher made (`--fd`); QEMU gets a connected end.
 
 import type { ShareConfig } from "../config/types.js";
 import { QemuJailError } from "../errors.js";
@@ -35,6 +40,10 @@ const RW_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "C
 export function virtiofsdCaps(s: ShareConfig, item: string): CapabilityUse[] {
   const caps: CapabilityUse[] = [
     { name: "CAP_SYS_CHROOT", need: need(item, "virtiofsd sandbox=chroot: chroot(2) into /shared") },
+    {
+      name: "CAP_SETPCAP",
+      need: need(item, "virtiofsd's libcap-ng drops the bounding set when it sheds its capabilities"),
+    },
   ];
   if (s.readonly) {
     caps.push({

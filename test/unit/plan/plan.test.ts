@@ -225,7 +225,11 @@ describe("plan: backends (issue 6)", () => {
       expect.arrayContaining(["source=/shared", "sandbox=chroot", "--rlimit-nofile=0"]),
     );
     expect(home.capabilities.map((c) => c.name)).toContain("CAP_DAC_OVERRIDE");
-    expect(docs.capabilities.map((c) => c.name).sort()).toEqual(["CAP_DAC_READ_SEARCH", "CAP_SYS_CHROOT"]);
+    expect(docs.capabilities.map((c) => c.name).sort()).toEqual([
+      "CAP_DAC_READ_SEARCH",
+      "CAP_SETPCAP",
+      "CAP_SYS_CHROOT",
+    ]);
     expect(home.rlimits.find((r) => r.resource === "NOFILE")?.hard).toBe(1048576);
     expect(home.seccomp.fragments).toContain("virtiofsd");
   });
