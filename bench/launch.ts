@@ -225,7 +225,7 @@ async function main() {
     const t2 = performance.now();
     await Promise.all(all.map(stopJailed));
     const allStopped = performance.now() - t2;
-    const left = readdirSync(stateRoot).filter((e) => e !== ".ids");
+    const left = readdirSync(stateRoot).filter((e) => !e.startsWith("."));
     const ids = existsSync(join(stateRoot, ".ids")) ? readdirSync(join(stateRoot, ".ids")) : [];
     console.log(`${VMS} VMs paused (-S), concurrently:`);
     console.log(

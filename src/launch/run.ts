@@ -2,6 +2,8 @@
 // probeHost → loadFragments → plan → launch → supervise. Signals: SIGINT/SIGTERM during setup
 // abort the launch (everything done so far is undone); once the VM runs they stop it gracefully.
 
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { VmConfig } from "../config/types.js";
 import type { HostFacts } from "../host/types.js";
 import type { Logger } from "../log.js";
@@ -59,7 +61,10 @@ export async function runVm(config: VmConfig, opts: RunOptions): Promise<RunResu
         import("../seccomp/compile.js"),
         import("./cgroups.js"),
       ]);
-    host = await probeHost(cfg);
+    // Probe answers (QEMU --version, ELF closures) are cached in the state root, validated by
+    // the stamps of the files they came from: a launch pays the full probe once per host change.
+    mkdirSync(cfg.jail.state_dir, { recursive: true, mode: 0o755 });
+    host = await probeHost(cfg, { cacheFile: join(cfg.jail.state_dir, ".host-probe.json") });
     const fragments: FragmentSet = opts.fragments ?? loadFragments();
     const p = plan(cfg, host, fragments);
     log.debug({ ms: Number((performance.now() - t).toFixed(1)) }, "planned");

@@ -223,7 +223,7 @@ describe("qemu-jail run, full jail, TCG", () => {
     const after = readFileSync(join(dir, "rw.after"));
     expect(after.toString("utf8", WRITE_OFFSET, WRITE_OFFSET + 40)).toContain(`QJ-GUEST-WROTE-${token}`);
     expect(await hostSnapshot(netns)).toEqual(before);
-    expect(readdirSync(stateRoot).filter((e) => e !== ".ids")).toEqual([]);
+    expect(readdirSync(stateRoot).filter((e) => !e.startsWith("."))).toEqual([]);
   });
 
   it("refuses at plan time a config whose device has no fragment, touching nothing", async () => {
@@ -262,7 +262,7 @@ describe("qemu-jail run, full jail, TCG", () => {
     const gc = execFileSync(process.execPath, [cli, "gc", "--state-dir", stateRoot]).toString();
     expect(gc).toContain("killed: cleaned");
     expect(await hostSnapshot(netns)).toEqual(before);
-    expect(readdirSync(stateRoot).filter((e) => e !== ".ids")).toEqual([]);
+    expect(readdirSync(stateRoot).filter((e) => !e.startsWith("."))).toEqual([]);
     expect(spawnSync("pgrep", ["-f", "guest=killed"], { encoding: "utf8" }).stdout.trim()).toBe("");
   });
 });
