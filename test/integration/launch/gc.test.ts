@@ -8,6 +8,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../../src/cli/main.js";
 import { probeCgroups } from "../../../src/host/cgroup.js";
 import { cgroupDriver } from "../../../src/launch/cgroups.js";
 import { gc } from "../../../src/launch/gc.js";
@@ -67,6 +68,27 @@ function startLauncher(planFile: string, stateRoot: string): { child: ChildProce
   return { child, ready };
 }
 
+/** Runs the CLI in this process, capturing stdout. */
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  let out = "";
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string) => {
+    out += s;
+    return true;
+  }) as typeof process.stdout.write;
+  const stderr = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    process.exitCode = undefined;
+    const code = await main(args);
+    return { code, out };
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = stderr;
+    process.exitCode = undefined;
+  }
+}
+
 const exited = (c: ChildProcess) =>
   new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
 
@@ -88,10 +110,15 @@ describe("cleanup of every effect", () => {
     expect((await gc(stateRoot, { cgroups: drv }))[0]?.action).toBe("skipped-running");
     expect(existsSync(plan.qmp.path)).toBe(true);
 
+    const ps = await cli(["ps", "--json", "--state-dir", stateRoot]);
+    expect(JSON.parse(ps.out)).toMatchObject([{ name, state: "running", launcher: child.pid }]);
     if (mode === "graceful") {
-      child.kill("SIGTERM");
+      // `qemu-jail stop`: SIGTERM to the launcher, which powers down / quits QEMU and cleans up.
+      const stop = await cli(["stop", name, "--state-dir", stateRoot, "--wait", "30"]);
+      expect(stop).toMatchObject({ code: 0, out: `${name}: stopped\n` });
       await exited(child);
       expect(child.exitCode).toBe(0);
+      expect((await cli(["stop", name, "--state-dir", stateRoot])).code).toBe(8);
     } else {
       child.kill("SIGKILL");
       await exited(child);
