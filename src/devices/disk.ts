@@ -78,37 +78,59 @@ function qsdImagePath(d: DiskConfig, k: number): string {
   return k < 0 ? `/images/${d.id}` : `/images/${d.id}.backing${k}`;
 }
 
-function blockdevCache(d: DiskConfig): string {
-  const direct = d.cache === "none" || d.cache === "directsync" ? "on" : "off";
-  const noFlush = d.cache === "unsafe" ? "on" : "off";
-  return `cache.direct=${direct},cache.no-flush=${noFlush}`;
+function cacheOpts(d: DiskConfig): { direct: boolean; "no-flush": boolean } {
+  return { direct: d.cache === "none" || d.cache === "directsync", "no-flush": d.cache === "unsafe" };
 }
 
-/** qemu-storage-daemon's arguments: explicit nodes for the chain, one vhost-user-blk export. */
+/**
+ * qemu-storage-daemon's arguments: explicit nodes for the whole chain in JSON form (so the deepest
+ * qcow2 node says `"backing": null` and QSD never opens the host path an image header names; the
+ * dotted form cannot express null), then one vhost-user-blk export on the listening fd.
+ */
 export function qsdArgs(d: DiskConfig, exe: string, listenFd: number): string[] {
   const args = [exe];
-  const nodes = [...d.backing.map((b, k) => ({ fmt: b.format, k, ro: true })).reverse()];
-  // Backing nodes deepest first, so each names an already defined node as its backing.
-  for (const n of nodes) {
-    const name = `${d.id}-b${n.k}`;
-    const next = n.k + 1 < d.backing.length ? `${d.id}-b${n.k + 1}` : undefined;
-    args.push(
-      "--blockdev",
-      `driver=file,node-name=${name}-file,filename=${qsdImagePath(d, n.k)},read-only=on,aio=${d.aio},${blockdevCache(d)}`,
-      "--blockdev",
-      `driver=${n.fmt},node-name=${name},file=${name}-file,read-only=on${n.fmt === "qcow2" ? `,backing=${next ?? "null"}` : ""}`,
-    );
-  }
-  const ro = d.readonly ? "on" : "off";
+  const node = (o: Record<string, unknown>) => args.push("--blockdev", JSON.stringify(o));
   const discard = d.discard ? "unmap" : "ignore";
+  // Backing nodes deepest first, so each names an already defined node as its backing.
+  for (let k = d.backing.length - 1; k >= 0; k--) {
+    const b = d.backing[k]!;
+    const name = `${d.id}-b${k}`;
+    const next = k + 1 < d.backing.length ? `${d.id}-b${k + 1}` : null;
+    node({
+      driver: "file",
+      "node-name": `${name}-file`,
+      filename: qsdImagePath(d, k),
+      "read-only": true,
+      aio: d.aio,
+      cache: cacheOpts(d),
+    });
+    node({
+      driver: b.format,
+      "node-name": name,
+      file: `${name}-file`,
+      "read-only": true,
+      ...(b.format === "qcow2" ? { backing: next } : {}),
+    });
+  }
+  node({
+    driver: "file",
+    "node-name": `${d.id}-file`,
+    filename: qsdImagePath(d, -1),
+    "read-only": d.readonly,
+    aio: d.aio,
+    cache: cacheOpts(d),
+    discard,
+  });
+  const backing = d.backing.length > 0 ? `${d.id}-b0` : null;
+  node({
+    driver: d.format,
+    "node-name": d.id,
+    file: `${d.id}-file`,
+    "read-only": d.readonly,
+    discard,
+    ...(d.format === "qcow2" ? { backing } : {}),
+  });
   args.push(
-    "--blockdev",
-    `driver=file,node-name=${d.id}-file,filename=${qsdImagePath(d, -1)},read-only=${ro},aio=${d.aio},${blockdevCache(d)},discard=${discard}`,
-  );
-  const backing = d.format === "qcow2" ? `,backing=${d.backing.length > 0 ? `${d.id}-b0` : "null"}` : "";
-  args.push(
-    "--blockdev",
-    `driver=${d.format},node-name=${d.id},file=${d.id}-file,read-only=${ro},discard=${discard}${backing}`,
     "--export",
     `type=vhost-user-blk,id=${d.id}-export,node-name=${d.id},addr.type=fd,addr.str=${listenFd},writable=${d.readonly ? "off" : "on"}`,
   );

@@ -96,6 +96,8 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
   const id = virtiofsdId(s.id);
   const sock = `${ctx.stateDir}/${s.id}.virtiofs.sock`;
   const bin = need(item, `virtiofsd serves share "${s.tag}"`);
+  // As high as the launcher can set it (without CAP_SYS_RESOURCE: its own hard limit).
+  const nofile = Math.min(VIRTIOFSD_NOFILE, ctx.host.nofileMax ?? VIRTIOFSD_NOFILE);
   const backend: Contribution = {
     item,
     target: id,
@@ -127,8 +129,8 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
     rlimits: [
       {
         resource: "NOFILE",
-        soft: VIRTIOFSD_NOFILE,
-        hard: VIRTIOFSD_NOFILE,
+        soft: nofile,
+        hard: nofile,
         need: need(item, "an O_PATH fd per guest-visible inode"),
       },
       { resource: "CORE", soft: 0, hard: 0, need: need(item, "no core dumps of shared data") },

@@ -245,8 +245,16 @@ describe("plan: backends (issue 6)", () => {
       rw: false,
     });
     const args = qsd.argv.join(" ");
-    expect(args).toContain("driver=qcow2,node-name=root-b0,file=root-b0-file,read-only=on,backing=null");
-    expect(args).toContain("backing=root-b0");
+    const nodes = qsd.argv.filter((_, i) => qsd.argv[i - 1] === "--blockdev").map((a) => JSON.parse(a));
+    expect(nodes.find((n) => n["node-name"] === "root-b0")).toMatchObject({
+      driver: "qcow2",
+      "read-only": true,
+      backing: null,
+    });
+    expect(nodes.find((n) => n["node-name"] === "root")).toMatchObject({
+      backing: "root-b0",
+      "read-only": true,
+    });
     const fd = qsd.fds[0]!.fd;
     expect(args).toContain(
       `type=vhost-user-blk,id=root-export,node-name=root,addr.type=fd,addr.str=${fd},writable=off`,
