@@ -80,6 +80,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
   // Child processes first, so they run while this process parses files.
   const helperP = timed("helper", probeHelper(helperPath));
   const kernelP = timed("kernel", readKernelRelease(procRoot));
+  const nofileP = timed("nofile", nofileMax(procRoot));
   const cgroupP = timed("cgroup", probeCgroups(procRoot));
   const devicesP = timed("devices", probeDevices(opts.devRoot ?? "/"));
   const kvmP = timed(
@@ -139,6 +140,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
 
   const [kernelRelease, cgroup, devices, images, qemu, virtiofsd, storageDaemon, lsm, kvmOpens, helper] =
     await Promise.all([kernelP, cgroupP, devicesP, imagesP, qemuP, fsP, qsdP, lsmP, kvmP, helperP]);
+  const nofile = await nofileP;
   if (needFs && !virtiofsd)
     throw missingBackend("virtiofsd", "share", "apt-get install qemu-system-common (Debian 12) or virtiofsd");
   if (needQsd && !storageDaemon)
@@ -161,6 +163,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
   cache?.save();
   if (virtiofsd) facts.virtiofsd = virtiofsd;
   if (storageDaemon) facts.storageDaemon = storageDaemon;
+  if (nofile !== undefined) facts.nofileMax = nofile;
   timings.total = Math.round((performance.now() - t0) * 10) / 10;
   return facts;
 }
@@ -197,6 +200,20 @@ function missingBackend(bin: string, key: string, hint: string): QemuJailError {
     location: { key },
     hint,
   });
+}
+
+/** See HostFacts.nofileMax: fs.nr_open with CAP_SYS_RESOURCE (bit 24), else our own hard limit. */
+async function nofileMax(procRoot: string): Promise<number | undefined> {
+  try {
+    const status = await readFile(join(procRoot, "self/status"), "utf8");
+    const eff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
+    if (eff & (1n << 24n)) return Number((await readFile(join(procRoot, "sys/fs/nr_open"), "utf8")).trim());
+    const limits = await readFile(join(procRoot, "self/limits"), "utf8");
+    const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(limits)?.[1];
+    return hard === undefined || hard === "unlimited" ? undefined : Number(hard);
+  } catch {
+    return undefined;
+  }
 }
 
 async function readKernelRelease(procRoot: string): Promise<string> {

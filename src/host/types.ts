@@ -123,6 +123,11 @@ export interface HostFacts {
   images: Record<string, ImageFacts>;
   /** Absolute path of the native helper binary. */
   helperPath: string;
+  /**
+   * Highest RLIMIT_NOFILE a jailed process can be given: fs.nr_open when the launcher has
+   * CAP_SYS_RESOURCE, else its own hard limit (raising above it fails with EPERM). Absent: unknown.
+   */
+  nofileMax?: number;
   /** When each probe part finished, in ms since probeHost started (parts overlap), plus "total". */
   timings?: Record<string, number>;
 }
