@@ -4,7 +4,7 @@
 // loader), exec QEMU (and its backends) under it, boot the test guest, run the QMP interactions
 // and power off. Pass = guest checks OK, QMP works, every process exits cleanly, no SIGSYS.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -115,6 +115,24 @@ describe("QEMU under a kernel seccomp filter composed from policies/ (default ki
     expect(r.qmp.some((l) => l.startsWith("reconnect query-status") && l.includes('"running"'))).toBe(true);
     expect(r.qmp.at(-1)).toContain("SHUTDOWN");
   });
+
+  // This host's /dev/kvm runs vCPUs but its guests stall in early boot: the scenario runs 4 s,
+  // then QMP (stop/cont drives the KVM state-sync ioctls) and quit.
+  it.skipIf(!existsSync("/dev/kvm"))(
+    "accel-kvm: QEMU with KVM runs under accel-kvm, answers QMP, quits",
+    async () => {
+      const s = scenario("accel-kvm");
+      const tmp = mkdtempSync(join(base, "kvm-"));
+      const prefix = loaderPrefix(tmp, "qemu", compose(qemuFragments(s)), false);
+      const r = await runScenario(
+        s,
+        { tmp, kernel: guest.kernel, initrd: guest.initrd, state: {} },
+        { prefix: () => prefix },
+      );
+      expect(r.qemu.signal, r.problems.join("; ")).toBeNull();
+      expect(r.problems).toEqual([]);
+    },
+  );
 
   it.each([false, true])(
     "the filter is real: without the qmp fragment QEMU is killed by SIGSYS (bpf: %s)",
