@@ -18,6 +18,7 @@ export {
   mcsString,
   parseMcs,
   type Relabel,
+  SELINUX_CONTENT_LABEL,
   type SelinuxLabels,
   selinuxLabels,
   selinuxRelabels,

@@ -92,22 +92,30 @@ export interface Relabel {
   need: Need;
 }
 
+/** Read-only content any VM may read (kernels, initrds, shared read-only images): libvirt's choice too. */
+export const SELINUX_CONTENT_LABEL = "system_u:object_r:virt_content_t:s0";
+
 /**
- * The VM's own files that need its image label: writable binds, images and sockets it is given.
- * OS files (binaries, libraries, firmware under /usr, /lib, /etc...) keep their system labels.
+ * The VM's own files and the labels they need: writable ones get the VM's image label (only its
+ * MCS pair may touch them); read-only inputs outside the OS tree (kernel, initrd, read-only
+ * images) get the shared read-only content label, so two VMs may boot the same kernel. OS files
+ * (binaries, libraries, firmware under /usr, /lib, /etc...) keep their system labels. Sockets are
+ * not listed: the launcher creates them after relabelling and passes them as fds.
  */
 export function selinuxRelabels(proc: ProcessPlan, labels: SelinuxLabels): Relabel[] {
   const out = new Map<string, Relabel>();
-  const add = (path: string, need: Need) => {
-    if (!out.has(path)) out.set(path, { path, context: labels.imageLabel, need });
+  const add = (path: string, rw: boolean, need: Need) => {
+    const context = rw ? labels.imageLabel : SELINUX_CONTENT_LABEL;
+    const had = out.get(path);
+    // A file both read-only and writable for this VM is the VM's own: the image label wins.
+    if (!had || (rw && had.context !== labels.imageLabel)) out.set(path, { path, context, need });
   };
   for (const e of proc.root) {
-    if (e.kind === "bind" && (e.rw || !isSystemPath(e.source))) add(e.source, e.need);
+    if (e.kind === "bind" && (e.rw || !isSystemPath(e.source))) add(e.source, e.rw, e.need);
   }
   for (const f of proc.fds) {
     if (f.source.kind === "file" && (f.source.write || !isSystemPath(f.source.path)))
-      add(f.source.path, f.need);
-    if (f.source.kind === "listen-unix") add(f.source.path, f.need);
+      add(f.source.path, f.source.write, f.need);
   }
   return [...out.values()];
 }
