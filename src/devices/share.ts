@@ -20,6 +20,7 @@
 import type { ShareConfig } from "../config/types.js";
 import { QemuJailError } from "../errors.js";
 import type { BackendBinaryFacts } from "../host/types.js";
+import type { RootEntry } from "../plan/types.js";
 import { elfEntries } from "./elf.js";
 import type { CapabilityUse, CatalogueContext, Contribution, DeviceKind } from "./types.js";
 import { need } from "./util.js";
@@ -84,6 +85,27 @@ export function virtiofsdArgs(s: ShareConfig, vfs: BackendBinaryFacts, fd: numbe
   ];
 }
 
+/**
+ * virtiofsd's /proc: a private procfs limited to its own pids (subset=pid) at /proc/pid, reached
+ * as /proc/self, plus the one sysctl it reads: C virtiofsd 7.2 exits at start-up unless it can
+ * read /proc/sys/fs/file-max (even with --rlimit-nofile=0). That file is a read-only bind of the
+ * host's; no other /proc/sys entry exists in the jail, and none is writable.
+ */
+function procEntries(item: string): RootEntry[] {
+  const why = need(item, "virtiofsd reopens its O_PATH handles through /proc/self/fd");
+  const sys = need(item, "C virtiofsd reads /proc/sys/fs/file-max at start-up (exits without it)");
+  return [
+    { kind: "dir", path: "/proc", mode: 0o555, need: why },
+    { kind: "proc", path: "/proc/pid", need: why },
+    { kind: "symlink", path: "/proc/self", target: "pid/self", need: why },
+    { kind: "dir", path: "/proc/sys", mode: 0o555, need: sys },
+    { kind: "dir", path: "/proc/sys/fs", mode: 0o555, need: sys },
+    { kind: "bind", path: FILE_MAX, source: FILE_MAX, type: "file", rw: false, need: sys },
+  ];
+}
+
+const FILE_MAX = "/proc/sys/fs/file-max";
+
 function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[] {
   const vfs = ctx.host.virtiofsd;
   if (!vfs) {
@@ -112,8 +134,8 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
         rw: !s.readonly,
         need: need(item, `the shared directory (${s.readonly ? "read-only" : "read-write"})`),
       },
+      ...procEntries(item),
     ],
-    proc: need(item, "virtiofsd reopens its O_PATH handles through /proc/self/fd"),
     fds: [
       {
         key: "vhost-user",
