@@ -40,6 +40,15 @@ export function register(program: Command): void {
           qmpTimeoutMs: Number(opts.qmpTimeout) * 1000,
         });
         for (const r of end.sigsys) process.stderr.write(`qemu-jail: ${r.message}\n  hint: ${r.hint}\n`);
+        for (const l of end.seccompLog) {
+          if (l.syscalls.length === 0) continue;
+          const calls = l.syscalls.map(
+            (c) => `${c.name}${c.fragmentsAllowing.length ? ` (in ${c.fragmentsAllowing.join(", ")})` : ""}`,
+          );
+          process.stderr.write(
+            `qemu-jail: seccomp log: ${l.process} called, outside its allowlist: ${calls.join(", ")}\n`,
+          );
+        }
         log.info({ reason: end.reason, code: end.code, statuses: end.statuses }, "VM ended");
         process.exitCode = end.code;
       },

@@ -52,17 +52,17 @@ export function parseSeccompAudit(line: string): SeccompAuditRecord | undefined 
 }
 
 /**
- * Reads the kernel log (/dev/kmsg, readable by root) and returns the latest seccomp record for
- * any of `pids`. Never throws: an unreadable log yields undefined.
+ * Reads the kernel log (/dev/kmsg, readable by root) and returns every seccomp record for any of
+ * `pids`, oldest first. Never throws: an unreadable log yields [].
  */
-export function findSeccompAudit(pids: number[], kmsgPath = "/dev/kmsg"): SeccompAuditRecord | undefined {
+export function findSeccompAudits(pids: number[], kmsgPath = "/dev/kmsg"): SeccompAuditRecord[] {
   let fd: number;
   try {
     fd = openSync(kmsgPath, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
-    return undefined;
+    return [];
   }
-  let found: SeccompAuditRecord | undefined;
+  const found: SeccompAuditRecord[] = [];
   const buf = Buffer.alloc(8192);
   try {
     for (let i = 0; i < 100_000; i++) {
@@ -76,12 +76,46 @@ export function findSeccompAudit(pids: number[], kmsgPath = "/dev/kmsg"): Seccom
       }
       if (n <= 0) break;
       const rec = parseSeccompAudit(buf.toString("utf8", 0, n));
-      if (rec && pids.includes(rec.pid)) found = rec;
+      if (rec && pids.includes(rec.pid)) found.push(rec);
     }
   } finally {
     closeSync(fd);
   }
   return found;
+}
+
+/** The latest seccomp record for any of `pids` (see findSeccompAudits). */
+export function findSeccompAudit(pids: number[], kmsgPath = "/dev/kmsg"): SeccompAuditRecord | undefined {
+  return findSeccompAudits(pids, kmsgPath).at(-1);
+}
+
+/** What `seccomp = "log"` collected for one process: each syscall outside its allowlist, once. */
+export interface SeccompLogSummary {
+  process: string;
+  syscalls: Array<{ name: string; nr: number; count: number; fragmentsAllowing: string[] }>;
+}
+
+/** Summarises the log-mode records of `proc` (syscalls its allowlist lacks, with fragments that have them). */
+export function seccompLogSummary(
+  proc: ProcessPlan,
+  records: SeccompAuditRecord[],
+  ctx: SigsysContext,
+): SeccompLogSummary {
+  const by = new Map<string, { name: string; nr: number; count: number; fragmentsAllowing: string[] }>();
+  for (const r of records) {
+    const name = ctx.syscallName(r.arch ?? proc.seccomp.arch, r.syscall) ?? `#${r.syscall}`;
+    const e = by.get(name);
+    if (e) e.count++;
+    else {
+      const used = new Set(proc.seccomp.fragments);
+      const fragmentsAllowing = Object.entries(ctx.fragments ?? {})
+        .filter(([f, calls]) => !used.has(f) && calls.includes(name))
+        .map(([f]) => f)
+        .sort();
+      by.set(name, { name, nr: r.syscall, count: 1, fragmentsAllowing });
+    }
+  }
+  return { process: proc.id, syscalls: [...by.values()].sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
 /** What a SIGSYS death report says, as data (the message is built from it). */

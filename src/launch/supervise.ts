@@ -9,7 +9,15 @@ import { silentLogger } from "../log.js";
 import { QmpClient } from "../qmp/client.js";
 import type { LaunchedVm } from "./launch.js";
 import { notifyReady, notifyStopping } from "./notify.js";
-import { findSeccompAudit, type SigsysContext, type SigsysReport, sigsysReport } from "./sigsys.js";
+import {
+  findSeccompAudit,
+  findSeccompAudits,
+  type SeccompLogSummary,
+  type SigsysContext,
+  type SigsysReport,
+  seccompLogSummary,
+  sigsysReport,
+} from "./sigsys.js";
 import type { ExitStatus, JailedProcess } from "./spawn.js";
 
 /** Options of supervise; timeouts in ms. */
@@ -45,6 +53,8 @@ export interface VmExit {
   readyMs?: number;
   statuses: Record<string, ExitStatus>;
   sigsys: SigsysReport[];
+  /** With seccomp = "log": per process, the syscalls its allowlist lacks (from the kernel log). */
+  seccompLog: SeccompLogSummary[];
   /** Which process ended first, when it was not QEMU on request. */
   culprit?: string;
   undoFailures: Array<{ name: string; error: string }>;
@@ -219,6 +229,31 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
       log.error({ process: id, syscall: report.syscall, nr: report.nr, hint: report.hint }, report.message);
       reports.push(report);
     }
+    // Log mode: what would have been denied, so all missing rules can be added at once.
+    const seccompLog: SeccompLogSummary[] = [];
+    for (const proc of vm.plan.processes) {
+      if (proc.seccomp.defaultAction.kind !== "log") continue;
+      const jp = vm.processes.get(proc.id);
+      if (!jp) continue;
+      const summary = seccompLogSummary(
+        proc,
+        findSeccompAudits([jp.payloadPid, jp.pid], opts.kmsgPath),
+        opts.sigsys ?? { syscallName: () => undefined },
+      );
+      seccompLog.push(summary);
+      for (const c of summary.syscalls) {
+        log.warn(
+          {
+            process: proc.id,
+            syscall: c.name,
+            nr: c.nr,
+            count: c.count,
+            fragmentsAllowing: c.fragmentsAllowing,
+          },
+          `seccomp log: ${proc.id} called ${c.name}, which its allowlist lacks`,
+        );
+      }
+    }
     const failures = await vm.cleanup();
     const ok = (reason === "guest-exit" || reason === "stopped") && qs.code === 0 && reports.length === 0;
     const exitClass: ExitClass = ok ? "ok" : "guest";
@@ -229,6 +264,7 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
       readyMs,
       statuses,
       sigsys: reports,
+      seccompLog,
       culprit: culprit ?? (ok ? undefined : qemuPlan.id),
       undoFailures: failures.map((f) => ({ name: f.name, error: String(f.error) })),
     };
