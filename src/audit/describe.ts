@@ -54,7 +54,7 @@ export function fdSourceText(s: FdSource): string {
     case "file":
       return `file ${s.path} ${s.write ? (s.append ? "append" : "rw") : "ro"}${s.copyOf ? ` (copy of ${s.copyOf})` : ""}`;
     case "listen-unix":
-      return `listening unix socket ${s.path}`;
+      return `listening unix socket ${s.path}${s.blocking ? " (blocking)" : ""}`;
     case "tap":
       return `tap ${s.name}${s.netns ? ` in netns ${s.netns}` : ""}`;
     case "vhost-net":

@@ -139,7 +139,8 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
     fds: [
       {
         key: "vhost-user",
-        source: { kind: "listen-unix", path: sock },
+        // C virtiofsd accept()s once, blocking, and exits on EAGAIN (measured).
+        source: { kind: "listen-unix", path: sock, blocking: true },
         need: need(item, "listening vhost-user socket made by the launcher (no path in either jail)"),
       },
     ],

@@ -38,7 +38,11 @@ export interface DeviceNode {
 export type FdSource =
   /** `copyOf`: the launcher first creates `path` as a copy of that file (e.g. OVMF vars from the template). */
   | { kind: "file"; path: string; write: boolean; copyOf?: string; append?: boolean }
-  | { kind: "listen-unix"; path: string }
+  /**
+   * A unix socket the launcher binds and listens on. `blocking`: the consumer accept()s in blocking
+   * mode (C virtiofsd exits on EAGAIN), so the fd must be passed without O_NONBLOCK.
+   */
+  | { kind: "listen-unix"; path: string; blocking?: boolean }
   | { kind: "tap"; name: string; netns?: string }
   | { kind: "vhost-net" }
   /**
