@@ -2,6 +2,7 @@
  * check; each check prints one JSON object per line on stdout describing what it saw or what
  * an attempt returned. It never decides pass/fail: the tests compare with what they expect. */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -238,6 +239,12 @@ static int deny_landlock_exec(char **argv) {
   return 121;
 }
 
+static void *thread_syscall(void *nr) {
+  printf("{\"check\":\"thread\",\"tid\":%ld}\n", (long)syscall(SYS_gettid));
+  syscall((long)nr, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66);
+  return NULL;
+}
+
 static volatile sig_atomic_t got_sig;
 static void on_sig(int s) { got_sig = s; }
 
@@ -314,6 +321,11 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "syscall")) {
       i++;
       TRY("syscall", next, syscall(atol(next), 0, 0, 0, 0, 0, 0));
+    } else if (!strcmp(a, "thread-syscall")) {
+      i++;
+      pthread_t t;
+      pthread_create(&t, NULL, thread_syscall, (void *)atol(next));
+      pthread_join(t, NULL);
     } else if (!strcmp(a, "signal-kill")) {
       i++;
       TRY("kill", next, kill(atoi(next), SIGTERM));

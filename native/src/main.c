@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,7 +25,7 @@
 #include "qj.h"
 
 static volatile pid_t child_pid = -1;
-static volatile sig_atomic_t exec_confirmed = 0;
+volatile sig_atomic_t exec_confirmed = 0;
 static volatile sig_atomic_t pending_kill = 0;
 
 /* Forward to the payload once it runs; before that, a termination request aborts the launch
@@ -84,7 +85,7 @@ static int write_file(const char *path, const char *data) {
   return n == (ssize_t)strlen(data) ? 0 : -1;
 }
 
-static int write_maps(pid_t pid, const struct qj_spec *s) {
+int qj_write_maps(pid_t pid, const struct qj_spec *s) {
   char path[64], buf[512];
   size_t o = 0;
   /* setgroups stays "allow": we write the maps with CAP_SETGID in the parent namespace, and the
@@ -115,8 +116,8 @@ static void close_except(const int *keep, int n) {
     if (fcntl(fd, F_GETFD) < 0) dup3(nul, fd, O_CLOEXEC);
 }
 
-/* Whether the (zombie) child's name is still the pre-exec one. */
-static int exec_happened(pid_t pid) {
+/* Whether the (zombie) child's name is no longer the pre-exec one. */
+int qj_exec_happened(pid_t pid) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -253,6 +254,15 @@ int main(int argc, char **argv) {
   qj_status("pid %d", pid);
   if (pending_kill) kill(pid, SIGKILL);
 
+  /* 4. With TRACE: one event loop serves the pipe and ptrace stops (trace.c). */
+  if (spec.trace) {
+    if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEEXIT | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL) < 0) {
+      kill(pid, SIGKILL);
+      qj_die("prepare", "ptrace-seize", "-", errno, QJ_EXIT_STAGE);
+    }
+    return qj_supervise_traced(pid, &spec, c2p[0], p2c[1], &exec_confirmed);
+  }
+
   /* 4. Serve id-map requests until the exec pipe closes (exec) or the child reports failure. */
   int failed = 0;
   for (;;) {
@@ -267,7 +277,7 @@ int main(int argc, char **argv) {
     }
 #endif
     if (c == 'U') {
-      char ok = write_maps(pid, &spec) == 0 ? '1' : '0';
+      char ok = qj_write_maps(pid, &spec) == 0 ? '1' : '0';
       if (ok != '1') qj_fail_line("idmap", "write-map", "-", errno);
       if (write(p2c[1], &ok, 1) != 1) { /* child sees EOF and fails */ }
     } else {
@@ -288,7 +298,7 @@ int main(int argc, char **argv) {
       siginfo_t si;
       while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0)
         if (errno != EINTR) qj_die("exit", "waitid", "-", errno, QJ_EXIT_STAGE);
-      int execd = exec_happened(pid);
+      int execd = qj_exec_happened(pid);
       int st;
       while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) qj_die("exit", "waitpid", "-", errno, QJ_EXIT_STAGE);

@@ -62,6 +62,7 @@ enum qj_rec {
   QJ_SECCOMP = 27,
   QJ_EXEC = 28,
   QJ_FAIL_AFTER = 29,
+  QJ_TRACE = 30,
   QJ_REC_COUNT
 };
 
@@ -131,6 +132,7 @@ struct qj_spec {
   struct qj_bpf bpf[QJ_MAX_SECCOMP]; int nbpf;
   int have_exec; int exec_fd; char *exec_path; char *argv[QJ_MAX_ARGV + 1]; int argc;
   char *fail_after; uint32_t fail_mode; /* test builds only */
+  int trace; /* supervise with ptrace: report the syscall and arguments of a seccomp kill */
 };
 
 /* report.c */
@@ -160,6 +162,15 @@ struct qj_child_ctx {
 };
 __attribute__((noreturn)) void qj_child(struct qj_spec *spec, struct qj_child_ctx *ctx);
 void qj_maybe_fail(const struct qj_spec *spec, const char *stage);
+
+/* main.c, used by trace.c */
+int qj_write_maps(pid_t pid, const struct qj_spec *s);
+int qj_exec_happened(pid_t pid);
+
+/* trace.c: the supervisor when the spec asks for TRACE; returns the helper's exit code. */
+#include <signal.h>
+#include <sys/types.h>
+int qj_supervise_traced(pid_t pid, const struct qj_spec *spec, int c2p, int p2c, volatile sig_atomic_t *exec_confirmed);
 
 /* facts.c */
 int qj_probe(void);

@@ -337,6 +337,10 @@ static int parse_record(uint32_t type, struct rd *r, struct qj_spec *s, struct p
 #else
     return fail(e, "test-only-record", EINVAL, "fail-after");
 #endif
+  case QJ_TRACE:
+    if (s->trace) return fail(e, "duplicate", EINVAL, "trace");
+    s->trace = 1;
+    return 0;
   default:
     return fail(e, "unknown-record", EINVAL, "type");
   }

@@ -40,6 +40,7 @@ export const Rec = {
   seccomp: 27,
   exec: 28,
   failAfter: 29,
+  trace: 30,
 } as const;
 
 /** Namespace bits of the UNSHARE record. */

@@ -27,6 +27,8 @@ export interface PlanSpecContext {
   exeFd?: number;
   /** Landlock scopes (ABI 6+): signals to / abstract sockets of processes outside the jail. */
   landlockScopes?: { signal: boolean; abstractUnix: boolean };
+  /** Supervise with ptrace to learn the arguments of a seccomp-denied syscall (default off). */
+  traceSigsys?: boolean;
 }
 
 const SIGKILL = 9;
@@ -165,5 +167,6 @@ export function specFromPlan(proc: ProcessPlan, ctx: PlanSpecContext): HelperSte
     argv: proc.argv,
     ...(ctx.exeFd !== undefined ? { fd: { parent: ctx.exeFd } } : {}),
   });
+  if (ctx.traceSigsys) steps.push({ step: "trace" });
   return steps;
 }

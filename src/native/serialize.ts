@@ -101,6 +101,7 @@ const recordOf: Record<HelperStep["step"], number> = {
   seccomp: Rec.seccomp,
   exec: Rec.exec,
   "fail-after": Rec.failAfter,
+  trace: Rec.trace,
 };
 
 /** The order rank of a step: its record type, except root entries, which share one rank. */
@@ -220,6 +221,8 @@ function body(step: HelperStep, fd: FdResolver): Buffer {
         .u32(step.argv.length, "argc")
         .str(step.path, "exec path");
       for (const a of step.argv) w.str(a, "argv");
+      return w.done();
+    case "trace":
       return w.done();
     case "fail-after":
       return w

@@ -33,6 +33,8 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
   signalNumber: number | null;
   core: boolean;
+  /** With a "trace" step: the syscall (and arguments) a seccomp filter killed the payload for. */
+  sigsys?: { tid: number; nr: number; args: string[] };
 }
 
 export interface JailedProcess {
@@ -155,6 +157,8 @@ export function spawnJailed(spec: HelperSpec, options: SpawnJailedOptions = {}):
 
   const exited = Promise.all([helperExit, statusDone]).then(([h]): ExitStatus => {
     const exit = events.find((e): e is Extract<StatusEvent, { kind: "exit" }> => e.kind === "exit");
+    const sig = events.find((e): e is Extract<StatusEvent, { kind: "sigsys" }> => e.kind === "sigsys");
+    const sigsys = sig ? { sigsys: { tid: sig.tid, nr: sig.nr, args: sig.args } } : {};
     if (!execSeen) {
       const how = h.signal ? `signal ${h.signal}` : `exit code ${h.code}`;
       rejectReady(failure ?? helperDied(lastStage, how, events));
@@ -167,6 +171,7 @@ export function spawnJailed(spec: HelperSpec, options: SpawnJailedOptions = {}):
         signal: exit.signal === null ? null : signalName(exit.signal),
         signalNumber: exit.signal,
         core: exit.core,
+        ...sigsys,
       };
     }
     return {

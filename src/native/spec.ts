@@ -58,6 +58,11 @@ export type HelperStep =
   | { step: "seccomp"; fd: FdRef }
   /** execve(path) or, with `fd`, execveat(fd, "", AT_EMPTY_PATH); `path` then only names it. */
   | { step: "exec"; path: string; argv: string[]; fd?: FdRef }
+  /**
+   * Supervise with ptrace: when a seccomp filter kills the payload, report the denied syscall's
+   * number and arguments (a "sigsys" status line). Costs a stop per thread creation and signal.
+   */
+  | { step: "trace" }
   /** Test builds of the helper only: stop ("stop") or SIGKILL ("kill") itself after a stage. */
   | { step: "fail-after"; stage: StageName; mode: "kill" | "stop" };
 

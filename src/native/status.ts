@@ -7,6 +7,8 @@ export type StatusEvent =
   | { kind: "exec" }
   | { kind: "exit"; code: number | null; signal: number | null; core: boolean }
   | { kind: "fail"; stage: string; op: string; path: string; errnoName: string; errno: number }
+  /** A thread killed by seccomp (traced supervision): the denied syscall and its six arguments (hex). */
+  | { kind: "sigsys"; tid: number; nr: number; args: string[] }
   | { kind: "unknown"; line: string };
 
 /** Decodes the %HH escapes the helper uses for paths ("-" means none). */
@@ -38,6 +40,9 @@ export function parseStatusLine(line: string): StatusEvent {
       errnoName: f[4]!,
       errno: Number(f[5]),
     };
+  }
+  if (f[0] === "sigsys" && f.length === 9 && /^\d+$/.test(f[1]!) && /^\d+$/.test(f[2]!)) {
+    return { kind: "sigsys", tid: Number(f[1]), nr: Number(f[2]), args: f.slice(3).map((a) => `0x${a}`) };
   }
   return { kind: "unknown", line };
 }

@@ -88,3 +88,84 @@ describe.skipIf(!isRoot)("a compiled allowlist policy loaded by the helper", () 
     expect((run.error as { code?: string }).code).toBe("HELPER_DIED");
   });
 });
+
+describe.skipIf(!isRoot)("traced supervision reports the denied syscall with its arguments", () => {
+  const { program } = compilePolicy(allowlist(NEEDED));
+
+  it("names syscall 201 and the probe's arguments (all zero)", async () => {
+    const run = await runJail({
+      steps: probeSteps(["ids", "syscall", "201"], [{ step: "seccomp", program }, { step: "trace" }]),
+    });
+    expect(run.exit, JSON.stringify(run.events)).toMatchObject({ ran: true, signal: "SIGSYS" });
+    expect(run.exit.sigsys).toEqual({
+      tid: run.pid,
+      nr: 201,
+      args: ["0x0", "0x0", "0x0", "0x0", "0x0", "0x0"],
+    });
+  });
+
+  it("names the thread that made the call, not the others killed with it", async () => {
+    const threaded = compilePolicy(
+      allowlist([
+        ...NEEDED,
+        "mmap",
+        "munmap",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "madvise",
+        "gettid",
+        "futex",
+        "clone3",
+        "clone",
+      ]),
+    ).program;
+    const run = await runJail({
+      steps: probeSteps(
+        ["thread-syscall", "201"],
+        [{ step: "seccomp", program: threaded }, { step: "trace" }],
+      ),
+    });
+    expect(run.exit).toMatchObject({ ran: true, signal: "SIGSYS" });
+    const tid = find(run, "thread").tid as number; // as the probe sees it, inside its pid namespace
+    expect(tid).not.toBe(1);
+    expect(run.exit.sigsys?.nr).toBe(201);
+    expect(run.exit.sigsys?.tid).not.toBe(run.pid); // a host tid, not the main thread's
+    expect(run.exit.sigsys?.args).toEqual(["0x11", "0x22", "0x33", "0x44", "0x55", "0x66"]);
+    expect(run.events.filter((e) => e.kind === "sigsys")).toHaveLength(1);
+  });
+
+  it("changes nothing else: exit codes, forwarded signals, stage failures", async () => {
+    const ok = await runJail({ steps: probeSteps(["exit", "3"], [{ step: "trace" }]) });
+    expect(ok.exit).toMatchObject({ ran: true, code: 3 });
+    expect(ok.exit.sigsys).toBeUndefined();
+    const waiting = await runJail(
+      { steps: probeSteps(["wait-signal"], [{ step: "trace" }]) },
+      {
+        onStart: (j) =>
+          void j.ready.then(
+            () => setTimeout(() => j.kill("SIGUSR1"), 20),
+            () => {},
+          ),
+      },
+    );
+    expect(find(waiting, "signal").sig).toBe(10);
+    expect(waiting.exit).toMatchObject({ ran: true, code: 0 });
+    const bad = await runJail({
+      steps: probeSteps(
+        ["ids"],
+        [
+          { step: "trace" },
+          { step: "bind", source: "/nonexistent", path: "/x", type: "file", rw: false, exec: false },
+        ],
+      ),
+    });
+    expect(bad.exit.ran).toBe(false);
+    expect((bad.error as { code?: string }).code).toBe("HELPER_STAGE_FAILED");
+    const noExec = compilePolicy(allowlist(NEEDED.filter((n) => n !== "execve"))).program;
+    const killedAtExec = await runJail({
+      steps: probeSteps(["ids"], [{ step: "seccomp", program: noExec }, { step: "trace" }]),
+    });
+    expect(killedAtExec.exit).toMatchObject({ ran: false, signal: "SIGSYS" });
+    expect(killedAtExec.exit.sigsys?.nr).toBe(59); // execve
+  });
+});

@@ -84,6 +84,11 @@ describe("serializeSpec", () => {
     expect(isQemuJailError(err) && err.code).toBe("HELPER_SPEC_INVALID");
   });
 
+  it("encodes TRACE as an empty record after EXEC", () => {
+    const hex = serializeSpec({ steps: [{ step: "trace" }, STEPS[0]!] }).toString("hex");
+    expect(hex.endsWith("1e00000000000000" + "0000000000000000")).toBe(true);
+  });
+
   it("encodes capability and landlock masks", () => {
     const caps = serializeSpec({
       steps: [{ step: "caps", keep: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"] }],

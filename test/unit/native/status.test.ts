@@ -19,6 +19,15 @@ describe("parseStatusLine", () => {
       "fail creds capset - EPERM 1",
       { kind: "fail", stage: "creds", op: "capset", path: "", errnoName: "EPERM", errno: 1 },
     ],
+    [
+      "sigsys 4242 201 11 22 0 0 0 ffffffffffffffff",
+      {
+        kind: "sigsys",
+        tid: 4242,
+        nr: 201,
+        args: ["0x11", "0x22", "0x0", "0x0", "0x0", "0xffffffffffffffff"],
+      },
+    ],
     ["something else", { kind: "unknown", line: "something else" }],
     ["pid x", { kind: "unknown", line: "pid x" }],
   ])("%s", (line, ev) => {
