@@ -14,6 +14,7 @@ export const SCENARIO_FRAGMENTS: Record<string, { qemu: string[]; backends?: Rec
   "accel-kvm": { qemu: [] },
   "disk-raw-threads": { qemu: ["block-aio-threads"] },
   "disk-qcow2-threads": { qemu: ["block-aio-threads"] },
+  "disk-qcow2-threads-idle": { qemu: ["block-aio-threads"] },
   "disk-raw-native": { qemu: ["block-aio-native"] },
   "disk-qcow2-io_uring": { qemu: ["block-aio-io-uring"] },
   "disk-readonly": { qemu: ["block-aio-threads"] },

@@ -100,6 +100,14 @@ if [ -n "$d" ]; then
     if [ "$mode" = discard ]; then
       if blkdiscard -o 1048576 -l 1048576 /dev/$d; then ok disk-discard; else bad disk-discard; fi
     fi
+    again=$(arg again)
+    if [ -n "$again" ]; then
+      # QEMU's idle worker threads exit after 10 s: do I/O again so they are re-created.
+      sleep "$again"
+      echo 3 > /proc/sys/vm/drop_caches
+      if dd if=/dev/$d bs=512 count=1 iflag=direct 2>/dev/null | grep -q QJDISK \
+        && echo QJAGAIN | dd of=/dev/$d bs=512 seek=16 oflag=direct conv=fsync 2>/dev/null; then ok disk-again; else bad disk-again; fi
+    fi
   else bad disk-present; fi
 fi
 n=$(arg net)

@@ -92,6 +92,8 @@ interface DiskOpts {
   readOnly?: boolean;
   discard?: boolean;
   bus?: "virtio-blk" | "nvme" | "virtio-scsi";
+  /** Seconds the guest idles before a second round of I/O (worker threads exit after 10 s idle). */
+  again?: number;
 }
 
 function disk(name: string, description: string, o: DiskOpts): Scenario {
@@ -101,15 +103,18 @@ function disk(name: string, description: string, o: DiskOpts): Scenario {
   return {
     name,
     description,
-    expect: o.readOnly
-      ? ["disk-read", "disk-ro"]
-      : o.discard
-        ? ["disk-read", "disk-write", "disk-discard"]
-        : ["disk-read", "disk-write"],
+    expect: [
+      ...(o.readOnly
+        ? ["disk-read", "disk-ro"]
+        : o.discard
+          ? ["disk-read", "disk-write", "disk-discard"]
+          : ["disk-read", "disk-write"]),
+      ...(o.again ? ["disk-again"] : []),
+    ],
     setup(ctx) {
       ctx.state.image = o.format === "qcow2" ? qcow2Image(ctx) : rawImage(ctx);
     },
-    cmdline: () => [`qj.disk=${dev}`, `qj.diskmode=${mode}`],
+    cmdline: () => [`qj.disk=${dev}`, `qj.diskmode=${mode}`, ...(o.again ? [`qj.again=${o.again}`] : [])],
     qemuArgs(ctx) {
       const common = [o.readOnly ? "read-only=on" : "read-only=off", ...(o.discard ? ["discard=unmap"] : [])];
       const file = [
@@ -346,6 +351,11 @@ export const SCENARIOS: Scenario[] = [
   },
   disk("disk-raw-threads", "virtio-blk on a raw image, aio=threads, page cache", { format: "raw" }),
   disk("disk-qcow2-threads", "virtio-blk on a qcow2 image, aio=threads, page cache", { format: "qcow2" }),
+  disk(
+    "disk-qcow2-threads-idle",
+    "virtio-blk on qcow2, aio=threads; the guest idles 12 s (QEMU's worker threads exit after 10 s idle: one did in the trace) and then does I/O again",
+    { format: "qcow2", again: 12 },
+  ),
   disk("disk-raw-native", "virtio-blk on a raw image, aio=native (Linux AIO) with cache.direct=on", {
     aio: "native",
     direct: true,

@@ -28,7 +28,7 @@ const set = loadFragments(join(ROOT, "policies"));
 const CASES: [string, { bpf?: boolean }][] = [
   ["rng-builtin", {}],
   ["rng-builtin", { bpf: true }],
-  ["disk-qcow2-threads", {}],
+  ["disk-qcow2-threads-idle", {}],
   ["disk-raw-native", {}],
   ["disk-discard", {}],
   ["disk-qcow2-io_uring", {}],
