@@ -128,7 +128,7 @@ const table: Array<[string, string, (cs: Contribution[]) => void]> = [
     (cs) => {
       expect(cs.map((c) => c.target)).toEqual(["virtiofsd-s", "qemu"]);
       expect(cs[0]!.backend?.role).toBe("virtiofsd");
-      expect(cs[0]!.proc?.item).toBe("share[0]");
+      expect(cs[0]!.root!.find((e) => e.kind === "proc")?.need.item).toBe("share[0]");
       expect(cs[1]!.fds![0]!.source).toEqual({
         kind: "socket-of",
         process: "virtiofsd-s",

@@ -220,7 +220,11 @@ describe("plan: backends (issue 6)", () => {
     const shared = (x: typeof home) => x.root.find((e) => e.path === "/shared");
     expect(shared(home)).toMatchObject({ kind: "bind", source: "/srv/share/home", type: "dir", rw: true });
     expect(shared(docs)).toMatchObject({ kind: "bind", source: "/srv/share/docs", rw: false });
-    expect(home.root.find((e) => e.kind === "proc")?.path).toBe("/proc");
+    expect(home.root.find((e) => e.kind === "proc")?.path).toBe("/proc/pid");
+    expect(home.root.find((e) => e.path === "/proc/sys/fs/file-max")).toMatchObject({
+      kind: "bind",
+      rw: false,
+    });
     expect(home.argv).toEqual(
       expect.arrayContaining(["source=/shared", "sandbox=chroot", "--rlimit-nofile=0"]),
     );

@@ -170,7 +170,8 @@ function justified(p: ProcessPlan, c: VmConfig, h: HostFacts): { paths: Set<stri
     const b = p.role === "virtiofsd" ? h.virtiofsd! : h.storageDaemon!;
     bin(b.path);
     elf(b.elf);
-    paths.add("/proc");
+    for (const x of ["/proc", "/proc/pid", "/proc/self", "/proc/sys", "/proc/sys/fs"]) paths.add(x);
+    bin("/proc/sys/fs/file-max");
     paths.add("/shared");
     for (const s of c.share) sources.add(s.path);
     for (const d of c.disk) {
