@@ -100,6 +100,9 @@ async function main(): Promise<void> {
   } finally {
     if (!args.includes("--keep")) rmSync(base, { recursive: true, force: true });
   }
+  // Fixtures are checked by the repo's formatter (biome): write them in its layout.
+  const biome = resolve(import.meta.dirname, "../../node_modules/.bin/biome");
+  execFileSync(biome, ["format", "--write", out], { stdio: "ignore" });
   process.exitCode = failures ? 1 : 0;
 }
 
