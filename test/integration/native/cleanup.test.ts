@@ -13,6 +13,7 @@ import {
   bpfProgram,
   hostSnapshot,
   isRoot,
+  MINE,
   makeTestCgroups,
   probeSteps,
   runJail,
@@ -65,7 +66,7 @@ describe.skipIf(!isRoot)("killing the helper at each stage leaves the host clean
   let before: ReturnType<typeof hostSnapshot>;
   beforeAll(() => {
     before = hostSnapshot();
-    cg = makeTestCgroups(`qj-native-kill-${process.pid}`);
+    cg = makeTestCgroups(`${MINE}-kill`);
   });
   afterAll(() => {
     cg.remove();

@@ -163,30 +163,33 @@ export function makeTestCgroups(name: string): TestCgroups {
   };
 }
 
+/** Prefix of everything this test worker creates (test files run in parallel workers). */
+export const MINE = `qj-native-${process.pid}`;
+
 /**
  * What a test must leave unchanged: mounts where a leak of ours would appear (the root
  * mountpoint /tmp and below, /proc, cgroupfs), our test cgroups, our temp dirs. Other engineers
- * share this machine, so their entries (by name) are ignored.
+ * share this machine (and other test files run in parallel), so only our own names count.
  */
 export function hostSnapshot(): { mounts: string[]; cgroups: string[]; tmp: string[] } {
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((l) => l.split(" "))
     .filter((f) => f.length > 5 && /^\/(tmp|proc|sys\/fs\/cgroup)(\/|$)/.test(f[4]!))
-    .filter((f) => !/^\/tmp\/(?!qj-native)/.test(f[4]!))
+    .filter((f) => !f[4]!.startsWith("/tmp/") || f[4]!.startsWith(`/tmp/${MINE}`))
     .map((f) => f.slice(3, 6).join(" ")) // root, mount point, options
     .sort();
   const cgroups = hierarchies().flatMap((h) =>
     readdirSync(join(h.mount, h.own), { withFileTypes: true })
-      .filter((d) => d.isDirectory() && d.name.startsWith("qj-native"))
+      .filter((d) => d.isDirectory() && d.name.startsWith(MINE))
       .map((d) => `${h.controllers}:${d.name}`),
   );
-  const tmp = readdirSync(tmpdir()).filter((n) => n.startsWith("qj-native"));
+  const tmp = readdirSync(tmpdir()).filter((n) => n.startsWith(MINE));
   return { mounts, cgroups: cgroups.sort(), tmp: tmp.sort() };
 }
 
 export function tempDir(): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), "qj-native-"));
+  const path = mkdtempSync(join(tmpdir(), `${MINE}-`));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 

@@ -23,6 +23,7 @@ import {
   isRoot,
   JAIL_GID,
   JAIL_UID,
+  MINE,
   makeTestCgroups,
   probeSteps,
   runJail,
@@ -95,7 +96,7 @@ describe.skipIf(!isRoot).each([
   const extra = seccomp ? FILTERS : [];
   beforeAll(() => {
     before = hostSnapshot();
-    cg = makeTestCgroups(`qj-native-${process.pid}-${seccomp ? "s" : "n"}`);
+    cg = makeTestCgroups(`${MINE}-${seccomp ? "s" : "n"}`);
   });
   afterAll(() => {
     cg.remove();
