@@ -8,6 +8,7 @@ pkgs=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross  # aarch64 seccomp tables (scripts/gen-seccomp-tables.mjs)
   apparmor strace iproute2 gcc make libc6-dev     # profile checks, traces, taps/netns, native helper
   selinux-policy-default                          # SELinux policy + matchpathcon for the in-guest sVirt test
+  xz-utils                                        # policy e2e tests: unpack the guest vmlinux from the bzImage
 )
 missing=()
 for p in "${pkgs[@]}"; do
