@@ -145,7 +145,8 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
       },
     ],
     fragments: [
-      { fragment: "virtiofsd", need: bin },
+      // virtiofsd-rw / virtiofsd-ro: the FUSE operations of the share's mode (each includes virtiofsd).
+      { fragment: s.readonly ? "virtiofsd-ro" : "virtiofsd-rw", need: bin },
       { fragment: "exec", need: need(item, "the filter is loaded before execve") },
     ],
     capabilities: virtiofsdCaps(s, item),

@@ -36,6 +36,8 @@ export const FRAGMENT_NAMES = [
   "vhost-user-frontend",
   "qemu-sandbox",
   "virtiofsd",
+  "virtiofsd-ro",
+  "virtiofsd-rw",
   "qemu-storage-daemon",
 ];
 
@@ -59,7 +61,9 @@ function raw(name: string): RawFragment {
   if (name === "accel-kvm")
     rules.push({ syscall: "ioctl", args: [{ arg: 1, op: "eq", value: "KVM_RUN" }], why: "run a vCPU" });
   if (name === "virtiofsd") rules.push({ syscall: "chroot", why: "sandbox=chroot" });
-  return { name, description: `test fragment ${name}`, rules };
+  if (name === "virtiofsd-rw") rules.push({ syscall: "unlinkat", why: "guest removes files" });
+  const includes = name.startsWith("virtiofsd-") ? ["virtiofsd"] : [];
+  return { name, description: `test fragment ${name}`, rules, ...(includes.length ? { includes } : {}) };
 }
 
 /** The test fragment set, optionally without some names. */

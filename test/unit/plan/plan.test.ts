@@ -235,7 +235,8 @@ describe("plan: backends (issue 6)", () => {
       "CAP_SYS_CHROOT",
     ]);
     expect(home.rlimits.find((r) => r.resource === "NOFILE")?.hard).toBe(1048576);
-    expect(home.seccomp.fragments).toContain("virtiofsd");
+    expect(home.seccomp.fragments).toEqual(expect.arrayContaining(["virtiofsd", "virtiofsd-rw"]));
+    expect(docs.seccomp.fragments).toContain("virtiofsd-ro");
   });
 
   it("qemu-storage-daemon: image bound in its root, backing chain as explicit nodes, export on the fd", () => {
@@ -280,11 +281,11 @@ describe("plan: backends (issue 6)", () => {
 
 describe("plan: errors", () => {
   it("a config item whose fragment is missing is a policy error naming item and fragment", () => {
-    const e = thrown(() => plan(fixtureConfig("backends"), tcgHost(), testFragments(["virtiofsd"])));
+    const e = thrown(() => plan(fixtureConfig("backends"), tcgHost(), testFragments(["virtiofsd-rw"])));
     expect(e.exit).toBe("policy");
     expect(e.code).toBe("POLICY_FRAGMENT_MISSING");
     expect(e.message).toContain("share[0]");
-    expect(e.message).toContain('"virtiofsd"');
+    expect(e.message).toContain('"virtiofsd-rw"');
   });
 
   it("io_uring without its fragment is refused, never widened", () => {
