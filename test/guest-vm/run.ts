@@ -3,7 +3,7 @@
 // controllers, AppArmor, SELinux) for real. The host root is shared read-only over 9p (QEMU
 // serves it itself: no daemon to clean up, and it booted fastest), a tmpfs overlay takes writes.
 
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -46,6 +46,13 @@ export interface GuestRunResult {
   bootMs: number;
   timedOut: boolean;
 }
+
+// QEMU children still running when this process exits (a test worker torn down mid-run) are
+// killed on the way out, so no guest outlives its test.
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const q of live) q.kill("SIGKILL");
+});
 
 const BASE_MODULES = ["virtio_pci", "9p", "9pnet_virtio", "overlay", "virtio_console"];
 
@@ -120,6 +127,7 @@ export async function runInGuest(command: string, opts: RunInGuestOptions = {}):
     ];
     const t0 = Date.now();
     const qemu = spawn("qemu-system-x86_64", argv, { stdio: ["ignore", "pipe", "pipe"] });
+    live.add(qemu);
     const stdoutP = collect(join(dir, "stdout.out"));
     const stderrP = collect(join(dir, "stderr.out"));
     let console = "";
@@ -140,6 +148,7 @@ export async function runInGuest(command: string, opts: RunInGuestOptions = {}):
       qemu.on("close", (code) => resolve(code));
     });
     clearTimeout(timer);
+    live.delete(qemu);
     const bootMs = Date.now() - t0;
     const [stdout, stderr] = await Promise.all([stdoutP, stderrP]);
     let exitCode: number | null = null;
