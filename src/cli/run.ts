@@ -49,6 +49,12 @@ export function register(program: Command): void {
             `qemu-jail: seccomp log: ${l.process} called, outside its allowlist: ${calls.join(", ")}\n`,
           );
         }
+        if (end.reason === "backend-died" && end.culprit) {
+          const s = end.statuses[end.culprit];
+          process.stderr.write(
+            `qemu-jail: backend ${end.culprit} ended (${s?.signal ?? `exit code ${s?.code}`}) while the VM ran; QEMU was stopped\n`,
+          );
+        }
         log.info({ reason: end.reason, code: end.code, statuses: end.statuses }, "VM ended");
         process.exitCode = end.code;
       },

@@ -10,6 +10,7 @@
 //   (`openFds` is synchronous for everything but `socket-of`, which connects to an already
 //   handed-over socket).
 
+import { spawnSync } from "node:child_process";
 import { closeSync, constants, copyFileSync, openSync, renameSync, rmSync } from "node:fs";
 import net from "node:net";
 import { dirname, join } from "node:path";
@@ -58,6 +59,32 @@ export function listenUnix(path: string, backlog = 16): OpenedFd & { server: net
   return { target: -1, fd, server, created: [path], close: () => server.close() };
 }
 
+/**
+ * Clears O_NONBLOCK on sockets the launcher made (libuv makes every socket non-blocking), so a
+ * jailed process gets them as socket activation hands them over: blocking, like a fresh
+ * socket(2). The C virtiofsd's accept() fails with EAGAIN otherwise. Node has no fcntl; the flag
+ * lives on the open file description, shared with a short-lived perl that clears it.
+ */
+export function setBlocking(fds: number[]): void {
+  if (fds.length === 0) return;
+  const script =
+    "use Fcntl; for my $n (3 .. 2 + $ARGV[0]) { open(my $fh, '+<&=', $n) or die \"fd $n: $!\\n\"; " +
+    'my $f = fcntl($fh, F_GETFL, 0) or die "F_GETFL: $!\\n"; fcntl($fh, F_SETFL, $f & ~O_NONBLOCK) or die "F_SETFL: $!\\n"; }';
+  const r = spawnSync("perl", ["-e", script, String(fds.length)], {
+    stdio: ["ignore", "ignore", "pipe", ...fds],
+    encoding: "utf8",
+  });
+  if (r.status !== 0) {
+    throw new QemuJailError(
+      "FD_BLOCKING",
+      `cannot make sockets blocking: ${(r.stderr || r.error?.message || "").trim()}`,
+      {
+        exit: "jail",
+      },
+    );
+  }
+}
+
 /** Connects to the unix socket at `path` without ever reading from it; resolves to its fd. */
 export function connectUnix(path: string): Promise<OpenedFd> {
   return new Promise((resolve, reject) => {
@@ -65,9 +92,18 @@ export function connectUnix(path: string): Promise<OpenedFd> {
     // Paused before the connection completes, so Node never starts reading: the bytes belong
     // to the process that gets this fd.
     socket.pause();
-    socket.once("error", reject);
+    socket.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        new QemuJailError("FD_CONNECT", `cannot connect to ${path}: ${e.code ?? e.message}`, {
+          exit: "jail",
+          hint: "the backend that listens there has exited; see its messages above",
+          cause: e,
+        }),
+      ),
+    );
     socket.once("connect", () => {
-      socket.off("error", reject);
+      socket.removeAllListeners("error");
+      socket.on("error", () => undefined);
       resolve({ target: -1, fd: handleFd(socket), created: [], close: () => socket.destroy() });
     });
   });

@@ -22,7 +22,14 @@ import { silentLogger } from "../log.js";
 import type { JailPlan, ProcessPlan } from "../plan/types.js";
 import type { FragmentSet, Policy } from "../seccomp/types.js";
 import { undoEffect } from "./effects.js";
-import { closeAll, connectSocketsOf, type ListenEndpoint, type OpenedFd, openFds } from "./fds.js";
+import {
+  closeAll,
+  connectSocketsOf,
+  type ListenEndpoint,
+  type OpenedFd,
+  openFds,
+  setBlocking,
+} from "./fds.js";
 import { acquireLock, releaseLock } from "./lock.js";
 import { createTap } from "./net.js";
 import type { ProcessIdentity } from "./proc.js";
@@ -364,6 +371,9 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
   }
   const fds = new Map<number, number>();
   for (const o of [...opened, ...connected]) fds.set(o.target, o.fd);
+  // Sockets as socket activation passes them: blocking (synchronous, no await: see above).
+  const sockets = proc.fds.filter((p) => p.source.kind === "listen-unix" || p.source.kind === "socket-of");
+  setBlocking(sockets.map((p) => fds.get(p.fd)!).filter((fd) => fd !== undefined));
   const started = c.opts.spawner({
     proc,
     fds,
