@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { buildGuest } from "../../src/guest/index.js";
 import { runInGuest } from "../guest-vm/run.js";
 
-// Real QEMU under the AppArmor profile the plan derived for it, launched by the real launcher in a
-// guest with AppArmor on (nested TCG). Zero DENIED lines for QEMU's profile is the claim.
+// Real QEMU and virtiofsd under the AppArmor profiles the plan derived for them, launched by the
+// real launcher in a guest with AppArmor on (nested TCG). Zero DENIED lines is the claim.
 describe("QEMU confined by its generated AppArmor profile (TCG guest, nested QEMU)", () => {
   // The bundle sits two levels below the repository, like src/<area>/x.ts: the code it bundles
   // finds policies/ and native/build/ relative to itself. The guest sees it through the host root.
@@ -61,6 +61,12 @@ id = "net0"
 mode = "user"
 forward = [{ proto = "tcp", host_addr = "127.0.0.1", host_port = 2222, guest_port = 22 }]
 
+[[share]]
+id = "src"
+path = "/var/tmp/qj-aa/share"
+tag = "src"
+readonly = true
+
 [serial]
 mode = "file"
 path = "/var/tmp/qj-aa/console.log"
@@ -80,7 +86,7 @@ seccomp = "log"
       [
         "mount -t securityfs securityfs /sys/kernel/security",
         "mount -t cgroup2 cgroup2 /sys/fs/cgroup",
-        "mkdir -p /var/tmp/qj-aa && cd /var/tmp/qj-aa && truncate -s 8M data.raw",
+        "mkdir -p /var/tmp/qj-aa/share && cd /var/tmp/qj-aa && truncate -s 8M data.raw",
         "qemu-img create -q -f qcow2 base.qcow2 16M && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 root.qcow2",
         "cd /",
         `node ${bundle} /opt/qj-aa/vm.toml /run/qj-state`,
@@ -106,11 +112,14 @@ seccomp = "log"
     );
     const procs = steps.plan?.processes as Array<{ id: string; apparmor: string }>;
     expect(procs.map((p) => p.apparmor)).toEqual(procs.map((p) => `qemu-jail-aa-${p.id}`));
-    expect(procs.map((p) => p.id)).toEqual(["qemu"]);
-    const labels = steps.ready?.labels as Array<{ comm: string; label: string }>;
-    const qemu = labels.filter((l) => l.comm.startsWith("qemu-system"));
-    expect(qemu.length).toBeGreaterThan(0);
-    for (const l of qemu) expect(l.label).toBe("qemu-jail-aa-qemu (enforce)");
+    // virtiofsd (read-only share) is its own process with its own profile, started first.
+    expect(procs.map((p) => p.id)).toEqual(["virtiofsd-src", "qemu"]);
+    const labels = (steps.ready?.labels ?? []) as Array<{ comm: string; label: string }>;
+    const confined = labels.filter((l) => /^(qemu-system|virtiofsd)/.test(l.comm));
+    expect(confined.map((l) => l.label).sort()).toEqual([
+      "qemu-jail-aa-qemu (enforce)",
+      "qemu-jail-aa-virtiofsd-src (enforce)",
+    ]);
     expect(steps.end).toMatchObject({ reason: "stopped", sigsys: [], undoFailures: 0 });
     expect(r.stdout).not.toContain('apparmor="DENIED"');
   });
