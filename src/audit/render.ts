@@ -16,8 +16,11 @@ export interface RenderOptions {
 function nsText(p: ProcessPlan): string {
   const ns = p.namespaces;
   const fresh = (["mount", "pid", "ipc", "uts", "cgroup"] as const).filter((k) => ns[k]);
+  const why = ns.netNeed ? ` [${needText(ns.netNeed)}]` : "";
   const net =
-    ns.net === "new" ? "new (empty)" : ns.net === "host" ? "HOST's network stack" : `join ${ns.net.join}`;
+    ns.net === "new"
+      ? "new (empty)"
+      : `${ns.net === "host" ? "HOST's network stack" : `join ${ns.net.join}`}${why}`;
   const user = ns.user ? `uid map ${ns.user.uidMap.map((m) => m.join(" ")).join(", ")}` : "none";
   return `new ${fresh.join(", ")}; net: ${net}; user ns: ${user}`;
 }

@@ -19,18 +19,19 @@ import {
   mergeRoot,
   numberFds,
 } from "./merge.js";
-import type { CgroupPlan, LsmPlan, Namespaces, ProcessPlan, RootEntry } from "./types.js";
+import type { CgroupPlan, LsmPlan, Namespaces, Need, ProcessPlan, RootEntry } from "./types.js";
 
 /** The VM's cgroup directory name. */
 export function vmCgroupName(name: string): string {
   return `qemu-jail-${name}`;
 }
 
-function namespaces(config: VmConfig, uid: number, gid: number, hostNet: boolean): Namespaces {
+function namespaces(config: VmConfig, uid: number, gid: number, hostNet: Need | undefined): Namespaces {
   return {
     mount: true,
     pid: true,
     net: hostNet ? "host" : "new",
+    ...(hostNet ? { netNeed: hostNet } : {}),
     ipc: true,
     uts: true,
     cgroup: true,
@@ -83,7 +84,7 @@ export function buildProcess(
     gid,
     groups: [],
     hostname: config.vm.name,
-    namespaces: namespaces(config, uid, gid, hostNet !== undefined),
+    namespaces: namespaces(config, uid, gid, hostNet),
     root,
     devices: dev.nodes,
     fds: fds.fds,

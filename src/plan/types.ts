@@ -74,6 +74,8 @@ export interface Namespaces {
   cgroup: boolean;
   /** A user namespace; only mappings to unprivileged host ids are ever planned. */
   user: false | { uidMap: Array<[number, number, number]>; gidMap: Array<[number, number, number]> };
+  /** Why `net` is not a new, empty namespace (e.g. user-mode networking needs the host's stack). */
+  netNeed?: Need;
 }
 
 export interface Rlimit {

@@ -145,6 +145,7 @@ describe("plan: networking", () => {
   it("user-mode networking keeps QEMU in the host netns, with a need", () => {
     const q = qemuOf(plan(fixtureConfig("full"), tcgHost(), testFragments()));
     expect(q.namespaces.net).toBe("host");
+    expect(q.namespaces.netNeed?.item).toBe("nic[0]");
     expect(q.seccomp.fragments).toContain("net-user");
   });
 

@@ -226,7 +226,10 @@ function checkPlan(pl: JailPlan, c: VmConfig, h: HostFacts): void {
       expect(r.provenance.length).toBeGreaterThan(0);
       for (const v of r.provenance) expect(v.need, `${p.id} ${r.syscall}`).toBeTruthy();
     }
-    if (p.namespaces.net === "host") expect(c.nic.some((n) => n.mode === "user")).toBe(true);
+    if (p.namespaces.net === "host") {
+      expect(c.nic.some((n) => n.mode === "user")).toBe(true);
+      expectNeed(p.namespaces.netNeed, `${p.id} host netns`);
+    }
   }
   for (const x of [...pl.taps.map((t) => t.need), ...pl.ownership.map((o) => o.need)])
     expectNeed(x, "plan-level");
