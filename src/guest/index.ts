@@ -3,5 +3,5 @@ export { type BuildGuestOptions, type BuiltGuest, buildGuest, type GuestFile } f
 export { defaultCacheDir } from "./cache.js";
 export { type CpioEntry, writeCpio } from "./cpio.js";
 export { DEFAULT_GUEST_SCRIPT, GUEST_MARKERS } from "./init.js";
-export { extractVmlinux, findKernel, type GuestKernel, hasPvhNote } from "./kernel.js";
+export { extractVmlinux, findKernel, type GuestKernel, hasPvhNote, kernelImageInfo } from "./kernel.js";
 export { DEFAULT_GUEST_MODULES, resolveModules } from "./modules.js";

@@ -124,3 +124,16 @@ export function hasPvhNote(elf: Buffer): boolean {
 export function readKernelImage(path: string): Buffer {
   return readFileSync(path);
 }
+
+/**
+ * What QEMU will do with a -kernel file: an ELF with a PVH note boots through the pvh.bin option
+ * ROM, a bzImage through linuxboot_dma.bin. The planner needs this to put the right ROM in the jail.
+ */
+export function kernelImageInfo(path: string): { format: "elf" | "bzImage" | "unknown"; pvh: boolean } {
+  const data = readFileSync(path);
+  if (data.subarray(0, 4).equals(ELF_MAGIC)) return { format: "elf", pvh: hasPvhNote(data) };
+  // The x86 boot protocol's "HdrS" magic at 0x202.
+  if (data.length > 0x206 && data.toString("latin1", 0x202, 0x206) === "HdrS")
+    return { format: "bzImage", pvh: false };
+  return { format: "unknown", pvh: false };
+}
