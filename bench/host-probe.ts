@@ -59,7 +59,10 @@ console.log(JSON.stringify(f.timings));\n`,
     probeWall.push(r.ms);
     const t = JSON.parse(r.out) as Record<string, number>;
     probeIn.push(t.total!);
-    for (const [k, v] of Object.entries(t)) (parts[k] ??= []).push(v);
+    for (const [k, v] of Object.entries(t)) {
+      parts[k] ??= [];
+      parts[k].push(v);
+    }
   }
   // With the stamp-validated cache (as the launcher uses it): --version answers and ELF closures
   // come from the file while the binaries, libraries and ld.so.cache are unchanged.

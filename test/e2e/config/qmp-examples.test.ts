@@ -17,7 +17,6 @@ import { diskNodeNames } from "../../../src/qemu/block.js";
 import type { ArgvContext } from "../../../src/qemu/context.js";
 import { Qmp } from "./qmp-client.js";
 
-const QEMU = "/usr/bin/qemu-system-x86_64";
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();

@@ -12,7 +12,7 @@ import { shellLine, shellQuote } from "../../../src/qemu/quote.js";
 const base = '[vm]\nname = "u"\n[boot]\nkernel = "/k"\n';
 const host = (hasKvm: boolean, vhostNet = false) =>
   ({ hasKvm, devices: vhostNet ? { "/dev/vhost-net": {} } : {} }) as unknown as HostFacts;
-const after = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
+const argsAfter = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
 
 describe("qemuArgv", () => {
   it.each([
@@ -23,7 +23,7 @@ describe("qemuArgv", () => {
   ])("memfd share=on with %s: %s", (_n, extra, shared) => {
     const argv = qemuArgv(parseConfig(base + extra));
     expect(argv.some((a) => a.startsWith("memory-backend-memfd,id=mem,size=512M,share=on"))).toBe(shared);
-    expect(after(argv, "-machine")[0]!.includes("memory-backend=mem")).toBe(shared);
+    expect(argsAfter(argv, "-machine")[0]!.includes("memory-backend=mem")).toBe(shared);
   });
 
   it.each([
@@ -34,26 +34,26 @@ describe("qemuArgv", () => {
     ["kvm", host(false), ["kvm"]],
   ] as const)("accel %s with host %j", (accel, h, want) => {
     const c = parseConfig(`[vm]\nname = "u"\naccel = "${accel}"\n[boot]\nkernel = "/k"\n`);
-    expect(after(qemuArgv(c, h), "-accel")).toEqual(want);
+    expect(argsAfter(qemuArgv(c, h), "-accel")).toEqual(want);
   });
 
   it("tap: vhost follows the host's /dev/vhost-net without a context, the vhostfd with one", () => {
     const c = parseConfig(`${base}[[nic]]\nid = "t"\nmode = "tap"\ntap = "tap0"\n`);
-    expect(after(qemuArgv(c, host(false, true)), "-netdev")[0]).toBe(
+    expect(argsAfter(qemuArgv(c, host(false, true)), "-netdev")[0]).toBe(
       "tap,id=t,ifname=tap0,script=no,downscript=no,vhost=on",
     );
-    expect(after(qemuArgv(c, host(false, false)), "-netdev")[0]).toMatch(/vhost=off$/);
-    expect(after(qemuArgv(c, undefined, { taps: { t: { fd: 5 } } }), "-netdev")[0]).toBe(
+    expect(argsAfter(qemuArgv(c, host(false, false)), "-netdev")[0]).toMatch(/vhost=off$/);
+    expect(argsAfter(qemuArgv(c, undefined, { taps: { t: { fd: 5 } } }), "-netdev")[0]).toBe(
       "tap,id=t,fd=5,vhost=off",
     );
-    expect(after(qemuArgv(c, undefined, { taps: { t: { fd: 5, vhostfd: 6 } } }), "-netdev")[0]).toBe(
+    expect(argsAfter(qemuArgv(c, undefined, { taps: { t: { fd: 5, vhostfd: 6 } } }), "-netdev")[0]).toBe(
       "tap,id=t,fd=5,vhost=on,vhostfd=6",
     );
   });
 
   it("doubles commas in keyval values", () => {
     const c = parseConfig(`${base}[serial]\nmode = "socket"\npath = "/tmp/a,b.sock"\n`);
-    expect(after(qemuArgv(c), "-chardev")[0]).toBe(
+    expect(argsAfter(qemuArgv(c), "-chardev")[0]).toBe(
       "socket,id=serial0,path=/tmp/a,,b.sock,server=on,wait=off",
     );
   });
@@ -69,7 +69,7 @@ describe("qemuArgv", () => {
     );
     const ctx: ArgvContext = { fdsets: { "/x.raw": { set: 7, fds: [{ fd: 9 }, { fd: 10, opaque: "ro" }] } } };
     const argv = qemuArgv(c, undefined, ctx);
-    expect(after(argv, "-add-fd")).toEqual(["fd=9,set=7", "fd=10,set=7,opaque=ro"]);
+    expect(argsAfter(argv, "-add-fd")).toEqual(["fd=9,set=7", "fd=10,set=7,opaque=ro"]);
     expect(argv.indexOf("-add-fd")).toBeLessThan(argv.findIndex((a) => a.includes("/dev/fdset/7")));
   });
 
