@@ -565,9 +565,6 @@ static void stage_cwd(struct qj_spec *s) {
   done(s, "cwd");
 }
 
-#ifndef LANDLOCK_ACCESS_FS_REFER
-#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
-#endif
 #define QJ_LL_FILE_RIGHTS ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15))
 
 /* Filesystem rights each ABI knows: v1 bits 0-12, v2 +REFER, v3 +TRUNCATE, v5 +IOCTL_DEV. */
@@ -619,6 +616,14 @@ static void stage_landlock(struct qj_spec *s) {
         FAIL("landlock", "add_rule", l->path);
     }
     close(fd);
+  }
+  if (cx->exec_fd >= 0) {
+    /* EXEC asked for this very file: let the ruleset allow executing it, wherever it lives
+     * (it is not in the jail's tree, so no path rule can name it). */
+    struct landlock_path_beneath_attr pb = {.allowed_access = (1ULL << 0 | 1ULL << 2) & rights,
+                                            .parent_fd = cx->exec_fd};
+    if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+      FAIL("landlock", "add_rule", "exec-fd");
   }
   if (syscall(SYS_landlock_restrict_self, rs, 0) < 0) FAIL("landlock", "restrict_self", "-");
   close(rs);

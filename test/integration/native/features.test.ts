@@ -41,6 +41,28 @@ describe.skipIf(!isRoot)("helper features", () => {
     }
   });
 
+  it("execs from an fd under Landlock too: the ruleset allows that very file", async () => {
+    const exe = openSync(probePath(), "r");
+    try {
+      const steps = probeSteps(["read", "/dev/null"]).filter(
+        (s) => !(s.step === "bind" && s.path === "/probe") && s.step !== "exec",
+      );
+      steps.push({ step: "landlock", required: true, scopeSignal: true, scopeAbstractUnix: true });
+      steps.push({ step: "landlock-path", path: "/tmp", access: ["read_dir"] });
+      steps.push({
+        step: "exec",
+        path: "/probe",
+        argv: ["/probe", "read", "/dev/null"],
+        fd: { parent: exe },
+      });
+      const run = await runJail({ steps });
+      expect(run.exit).toMatchObject({ ran: true, code: 0 });
+      expect(tries(run)["read /dev/null"]).toBe("EACCES"); // and the ruleset still holds
+    } finally {
+      closeSync(exe);
+    }
+  });
+
   it("joins an existing network namespace by path", async () => {
     // Our own netns stands in for a prepared one: the payload must be in it, not in a new one.
     const steps = probeSteps(
