@@ -70,6 +70,9 @@ export interface Supervision {
   done: Promise<VmExit>;
 }
 
+/** How long a backend's clean exit may precede QEMU's own exit before it counts as a death. */
+const BACKEND_HANGUP_GRACE_MS = 2000;
+
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Supervises `vm` (see the header). QEMU is the plan's process with role "qemu". */
@@ -97,8 +100,15 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
     return s;
   });
   for (const b of backends) {
-    void b.exited.then((s) => {
+    void b.exited.then(async (s) => {
       statuses[b.id] = s;
+      // A vhost-user backend ends cleanly (exit 0) when its frontend hangs up: QEMU exiting on
+      // its own (guest power-off) closes the socket before the launcher sees QEMU's exit. Such
+      // an exit is a death only if QEMU is still running a moment later; a signal or an error
+      // code is one at once.
+      if (s.signal === null && s.code === 0 && !qemuDone) {
+        await Promise.race([qemuExited, delay(BACKEND_HANGUP_GRACE_MS)]);
+      }
       if (!qemuDone && reason === undefined) {
         // A backend died while QEMU runs: the VM cannot go on safely; stop QEMU, report why.
         reason = "backend-died";
