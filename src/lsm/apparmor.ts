@@ -2,11 +2,12 @@
 // plan instead of a running domain). AppArmor denies whatever a profile does not allow, so the
 // profile lists exactly the root manifest, the device nodes, the passed fds and the sockets.
 //
-// Paths are the ones the process sees: AppArmor names files relative to the root of the mount
-// namespace, and the helper applies the exec profile after pivot_root. Passed fds were opened
-// outside the jail; at exec AppArmor revalidates inherited files (those failing are replaced by
-// /dev/null), and their mounts are disconnected from the new root, so the profile carries
-// attach_disconnected and a rule for each passed file by its host path.
+// Paths are the ones the process sees: the profile is chroot_relative (the helper may chroot into
+// a subdir of its root tmpfs) and AppArmor names files from that root. Passed fds were opened
+// outside the jail. Files opened by an unconfined launcher are delegated at exec without a check
+// (measured in the guest: no rule needed); when the launcher is itself confined, AppArmor
+// revalidates them by path (failing ones are replaced), and their mounts are disconnected from
+// the new root: hence attach_disconnected and a rule per passed file, tap and vhost-net fd.
 
 import type { ProcessPlan, RootEntry } from "../plan/types.js";
 import { checkRulePath, isMappedExecutable } from "./paths.js";
@@ -85,6 +86,9 @@ export function apparmorProfile(proc: ProcessPlan, vmName: string): AppArmorProf
       add(`fd ${f.fd}, ${f.need.item}: ${f.need.reason}`, [
         `${aaQuote(checkRulePath(s.path, where))} ${s.write ? "rwk" : "rk"},`,
       ]);
+    // Tap and vhost-net fds are open files of /dev/net/tun and /dev/vhost-net (see the header).
+    if (s.kind === "tap") add(`fd ${f.fd}, ${f.need.item}: ${f.need.reason}`, ['"/dev/net/tun" rw,']);
+    if (s.kind === "vhost-net") add(`fd ${f.fd}, ${f.need.item}: ${f.need.reason}`, ['"/dev/vhost-net" rw,']);
     if (s.kind === "device")
       add(`fd ${f.fd}, ${f.need.item}: ${f.need.reason}`, [`${aaQuote(checkRulePath(s.path, where))} rw,`]);
     if (s.kind === "listen-unix" || s.kind === "socket-of") unix = true;

@@ -61,6 +61,13 @@ id = "net0"
 mode = "user"
 forward = [{ proto = "tcp", host_addr = "127.0.0.1", host_port = 2222, guest_port = 22 }]
 
+[[nic]]
+id = "net1"
+mode = "tap"
+tap = "qjt0"
+create = true
+vhost = true
+
 [[share]]
 id = "src"
 path = "/var/tmp/qj-aa/share"
@@ -96,6 +103,7 @@ seccomp = "log"
       ].join("\n"),
       {
         kernelArgs: "apparmor=1 security=apparmor",
+        modules: ["tun", "vhost_net"],
         files: { "/opt/qj-aa/vm.toml": toml },
         timeoutMs: 300_000,
       },

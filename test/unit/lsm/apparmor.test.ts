@@ -83,6 +83,18 @@ describe("apparmorProfile", () => {
     },
   );
 
+  it("names tap and vhost-net fds, for a confined launcher whose fds AppArmor revalidates at exec", () => {
+    const p = qemuProc();
+    p.fds.push(
+      { fd: 6, source: { kind: "tap", name: "qj0" }, need: { item: "nic[0]", reason: "tap" } },
+      { fd: 7, source: { kind: "vhost-net" }, need: { item: "nic[0].vhost", reason: "vhost" } },
+    );
+    const { profile } = apparmorProfile(p, "vm1");
+    expect(profile).toContain('"/dev/net/tun" rw,');
+    expect(profile).toContain('"/dev/vhost-net" rw,');
+    expect(parse(profile).status).toBe(0);
+  });
+
   it("refuses paths with control characters", () => {
     const p = qemuProc();
     p.root.push({
