@@ -25,13 +25,18 @@ describe("systemd readiness", () => {
     try {
       const sock = join(dir, "notify.sock");
       const py = spawn("/usr/bin/python3", ["-c", receiver, sock], { stdio: ["ignore", "pipe", "inherit"] });
+      const pyExit = new Promise((r) => py.once("exit", r));
       let out = "";
       py.stdout!.on("data", (d) => {
         out += d;
       });
-      while (!out.includes("BOUND")) await new Promise((r) => setTimeout(r, 20));
+      const deadline = Date.now() + 20_000;
+      while (!out.includes("BOUND")) {
+        if (py.exitCode !== null || Date.now() > deadline) throw new Error(`receiver did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       expect(await notifyReady("VM x running", { ...process.env, NOTIFY_SOCKET: sock })).toBe(true);
-      await new Promise((r) => py.once("exit", r));
+      await pyExit;
       expect(out).toContain("READY=1");
       expect(out).toContain(`MAINPID=${process.pid}`);
       expect(out).toContain("STATUS=VM x running");
