@@ -1,20 +1,10 @@
-// A minimal test guest for the trace harness and the policy validation tests: the host's Debian
-// kernel (uncompressed vmlinux, booted via PVH because xz decompression under TCG costs seconds)
-// and a busybox initramfs whose /init exercises whatever devices the kernel command line names,
+// A test guest for the trace harness and the policy validation tests, built with the guest
+// module (src/guest: the host's Debian kernel as a PVH vmlinux, a busybox initramfs with the
+// modules below). Its script exercises whatever devices the kernel command line names (qj.*),
 // prints QJ-OK/QJ-FAIL lines and QJ-READY on the serial console, then waits for the ACPI power
 // button (QMP system_powerdown) and powers off, so QEMU exits by itself.
 
-import { execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
-import { join } from "node:path";
+import { buildGuest } from "../../src/guest/index.js";
 
 /** The kernel and initramfs of a trace guest. */
 export interface TraceGuest {
@@ -23,7 +13,7 @@ export interface TraceGuest {
   version: string;
 }
 
-/** Modules the guest insmods, in dependency order (the first of each name wins). */
+/** Modules the guest loads (with their dependencies): every device kind the scenarios use. */
 const MODULES = [
   "virtio_pci",
   "virtio_blk",
@@ -38,50 +28,8 @@ const MODULES = [
   "button",
 ];
 
-/** Newest installed kernel version that has a vmlinuz and a module tree. */
-export function kernelVersion(): string {
-  const versions = readdirSync("/lib/modules").filter((v) => existsSync(`/boot/vmlinuz-${v}`));
-  versions.sort();
-  const v = versions.at(-1);
-  if (!v) throw new Error("no /boot/vmlinuz-<v> with /lib/modules/<v>: install linux-image-amd64");
-  return v;
-}
-
-/** Extract the ELF vmlinux from a bzImage whose payload is xz-compressed. */
-function extractVmlinux(vmlinuz: string, out: string): void {
-  const img = readFileSync(vmlinuz);
-  const magic = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
-  const at = img.indexOf(magic);
-  if (at < 0) throw new Error(`${vmlinuz}: no xz payload found`);
-  const elf = execFileSync("xz", ["-dc", "--single-stream"], {
-    input: img.subarray(at),
-    maxBuffer: 1 << 30,
-  });
-  writeFileSync(out, elf);
-}
-
-/** Module files to insmod for MODULES, resolved with modprobe --show-depends. */
-function moduleFiles(version: string): string[] {
-  const files: string[] = [];
-  for (const m of MODULES) {
-    const deps = execFileSync("modprobe", ["-S", version, "--show-depends", m], { encoding: "utf8" });
-    for (const line of deps.split("\n")) {
-      const f = /^insmod (\S+)/.exec(line)?.[1];
-      if (f && !files.includes(f)) files.push(f);
-    }
-  }
-  return files;
-}
-
-/** The guest's /init: checks driven by `qj.*` kernel parameters, then wait for the power button. */
-export const INIT = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-while read -r m; do insmod "/mods/$m" 2>/dev/null; done < /mods/order
-arg() { tr ' ' '\\n' < /proc/cmdline | sed -n "s/^qj\\.$1=//p"; }
+/** The guest's checks, driven by `qj.*` kernel parameters, then the wait for the power button. */
+export const SCRIPT = `arg() { tr ' ' '\\n' < /proc/cmdline | sed -n "s/^qj\\.$1=//p"; }
 ok() { echo "QJ-OK $1"; }
 bad() { echo "QJ-FAIL $1"; }
 waitfor() { i=0; while [ ! -e "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; [ -e "$1" ]; }
@@ -154,25 +102,8 @@ sync
 poweroff -f
 `;
 
-/** Build the guest into `dir` (kernel + initramfs). */
+/** Build the guest, caching its files under `dir` (removed by the caller). */
 export function buildTraceGuest(dir: string): TraceGuest {
-  const version = kernelVersion();
-  const kernel = join(dir, "vmlinux");
-  extractVmlinux(`/boot/vmlinuz-${version}`, kernel);
-  const root = join(dir, "initramfs");
-  for (const d of ["bin", "proc", "sys", "dev", "mods", "mnt", "tmp"])
-    mkdirSync(join(root, d), { recursive: true });
-  copyFileSync("/bin/busybox", join(root, "bin/busybox"));
-  chmodSync(join(root, "bin/busybox"), 0o755);
-  const order: string[] = [];
-  for (const f of moduleFiles(version)) {
-    const base = f.split("/").at(-1)!;
-    copyFileSync(f, join(root, "mods", base));
-    order.push(base);
-  }
-  writeFileSync(join(root, "mods/order"), `${order.join("\n")}\n`);
-  writeFileSync(join(root, "init"), INIT, { mode: 0o755 });
-  const initrd = join(dir, "initrd.cpio");
-  execFileSync("sh", ["-c", `cd "${root}" && find . | cpio -o -H newc --quiet > "${initrd}"`]);
-  return { kernel, initrd, version };
+  const g = buildGuest({ script: SCRIPT, modules: MODULES, cacheDir: dir });
+  return { kernel: g.kernel, initrd: g.initrd, version: g.kernelVersion };
 }

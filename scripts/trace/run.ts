@@ -65,6 +65,7 @@ async function main(): Promise<void> {
           qemuVersion,
           hostKernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
           guestKernel: guest.version,
+          guest: "scripts/trace/guest.ts (buildGuest from src/guest with the scenario checks script)",
           date: new Date().toISOString().slice(0, 10),
           interactions: [
             "QMP connect during boot + query-status",
@@ -100,9 +101,12 @@ async function main(): Promise<void> {
   } finally {
     if (!args.includes("--keep")) rmSync(base, { recursive: true, force: true });
   }
-  // Fixtures are checked by the repo's formatter (biome): write them in its layout.
-  const biome = resolve(import.meta.dirname, "../../node_modules/.bin/biome");
-  execFileSync(biome, ["format", "--write", out], { stdio: "ignore" });
+  // Fixtures are checked by the repo's formatter (biome): write them in its layout. (Biome only
+  // formats files inside the repository; an --out elsewhere stays as JSON.stringify wrote it.)
+  const repo = resolve(import.meta.dirname, "../..");
+  if (out.startsWith(`${repo}/`)) {
+    execFileSync(resolve(repo, "node_modules/.bin/biome"), ["format", "--write", out], { stdio: "ignore" });
+  }
   process.exitCode = failures ? 1 : 0;
 }
 
