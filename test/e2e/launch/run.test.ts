@@ -136,6 +136,9 @@ seccomp = "${SECCOMP}"
 ${opts.paused ? '\n[qemu]\nextra_args = ["-S"]\n' : ""}`;
 }
 
+/** What this file's runs may create: their cgroups, the tap, anything under the temp dir. */
+const mine = () => new RegExp(`qemu-jail-(e2e|nofrag|killed)(/|$)|${tapName}|${dir}`);
+
 interface Cli {
   child: ChildProcess;
   out: () => string;
@@ -167,7 +170,7 @@ describe("qemu-jail run, full jail, TCG", () => {
   it("boots, does I/O and networking, answers QMP, powers off on SIGTERM, leaves the host clean", async () => {
     const file = join(dir, "vm.toml");
     writeFileSync(file, toml("e2e"));
-    const before = await hostSnapshot(netns);
+    const before = await hostSnapshot(netns, mine());
     const run = runCli([
       "run",
       file,
@@ -232,7 +235,7 @@ describe("qemu-jail run, full jail, TCG", () => {
     ]);
     const after = readFileSync(join(dir, "rw.after"));
     expect(after.toString("utf8", WRITE_OFFSET, WRITE_OFFSET + 40)).toContain(`QJ-GUEST-WROTE-${token}`);
-    expect(await hostSnapshot(netns)).toEqual(before);
+    expect(await hostSnapshot(netns, mine())).toEqual(before);
     expect(readdirSync(stateRoot).filter((e) => !e.startsWith("."))).toEqual([]);
   });
 
@@ -243,20 +246,20 @@ describe("qemu-jail run, full jail, TCG", () => {
       set.dir,
     );
     const cfg = parseConfig(toml("nofrag"), { source: join(dir, "nofrag.toml") });
-    const before = await hostSnapshot(netns);
+    const before = await hostSnapshot(netns, mine());
     await expect(
       runVm(cfg, { log: silentLogger(), stateDir: stateRoot, fragments: without }),
     ).rejects.toMatchObject({
       exit: "policy",
     });
     expect(existsSync(join(stateRoot, "nofrag"))).toBe(false);
-    expect(await hostSnapshot(netns)).toEqual(before);
+    expect(await hostSnapshot(netns, mine())).toEqual(before);
   });
 
   it("SIGKILL of `qemu-jail run` mid-launch, then `qemu-jail gc`: host clean", async () => {
     const file = join(dir, "k.toml");
     writeFileSync(file, toml("killed", { paused: true }));
-    const before = await hostSnapshot(netns);
+    const before = await hostSnapshot(netns, mine());
     const run = runCli(["run", file, "--state-dir", stateRoot, "--log-format", "json"]);
     // Mid-launch: once the record shows the cgroups and the tap being made.
     const record = join(stateRoot, "killed", "record.json");
@@ -271,7 +274,7 @@ describe("qemu-jail run, full jail, TCG", () => {
     expect(ps).toContain("killed");
     const gc = execFileSync(process.execPath, [cli, "gc", "--state-dir", stateRoot]).toString();
     expect(gc).toContain("killed: cleaned");
-    expect(await hostSnapshot(netns)).toEqual(before);
+    expect(await hostSnapshot(netns, mine())).toEqual(before);
     expect(readdirSync(stateRoot).filter((e) => !e.startsWith("."))).toEqual([]);
     expect(spawnSync("pgrep", ["-f", "guest=killed"], { encoding: "utf8" }).stdout.trim()).toBe("");
   });

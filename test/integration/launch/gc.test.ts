@@ -99,7 +99,8 @@ describe("cleanup of every effect", () => {
     const { plan, image } = planWithEverything(stateRoot, name);
     const planFile = join(dir, `${name}.json`);
     writeFileSync(planFile, JSON.stringify(plan));
-    const before = await hostSnapshot(netns);
+    const mine = new RegExp(`qemu-jail-${name}(/|$)|${plan.taps[0]!.name}|${dir}`);
+    const before = await hostSnapshot(netns, mine);
     const { child, ready } = startLauncher(planFile, stateRoot);
     await ready;
     // While it runs: the effects are there, ps sees it, gc leaves it alone.
@@ -129,6 +130,6 @@ describe("cleanup of every effect", () => {
     expect(statSync(image).uid).toBe(0);
     expect(readdirSync(stateRoot).filter((e) => e !== ".ids")).toEqual([]);
     expect(readdirSync(join(stateRoot, ".ids"))).toEqual([]);
-    expect(await hostSnapshot(netns)).toEqual(before);
+    expect(await hostSnapshot(netns, mine)).toEqual(before);
   });
 });

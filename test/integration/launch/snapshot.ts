@@ -19,8 +19,16 @@ function tree(dir: string, depth = 0): string[] {
   return entries.flatMap((e) => [join(dir, e), ...tree(join(dir, e), depth + 1)]);
 }
 
-/** A comparable snapshot of host state the launcher may touch. */
-export async function hostSnapshot(netns?: string): Promise<Record<string, unknown>> {
+/**
+ * A comparable snapshot of host state the launcher may touch. The machine is shared (other
+ * launches and tests create cgroups, links and mounts meanwhile), so `only` keeps the entries
+ * that can be ours: names of the test's VMs, taps and temp dirs.
+ */
+export async function hostSnapshot(
+  netns?: string,
+  only: RegExp = /qemu-jail|qj/,
+): Promise<Record<string, unknown>> {
+  const keep = (xs: string[]) => xs.filter((x) => only.test(x)).sort();
   const facts = await probeCgroups();
   const cgroups: string[] = [];
   for (const h of facts.v1) cgroups.push(...tree(cgroupDir(h.mountPoint, h.mountRoot, h.ownPath)));
@@ -30,15 +38,16 @@ export async function hostSnapshot(netns?: string): Promise<Record<string, unkno
       .toString()
       .split("\n")
       .map((l) => l.split(":")[1]?.trim())
-      .filter(Boolean)
+      .filter((x): x is string => Boolean(x))
       .sort();
   return {
-    mounts: readFileSync("/proc/self/mountinfo", "utf8")
-      .split("\n")
-      .map((l) => l.split(" ").slice(4, 5).join(""))
-      .sort(),
-    cgroups: cgroups.sort(),
-    links: links(),
+    mounts: keep(
+      readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .map((l) => l.split(" ").slice(4, 5).join("")),
+    ),
+    cgroups: keep(cgroups),
+    links: keep(links()),
     netnsLinks: netns ? links(netns) : [],
   };
 }
