@@ -45,7 +45,18 @@ async function main(): Promise<void> {
         return e.length ? ["-e", `inject=${e.join(",")}:error=ENOSYS`] : [];
       };
       const r = await runScenario(s, ctx, { prefix: (p) => [...STRACE, ...inject(p), "-o", traceFile(p)] });
-      const norm = (a: string[]) => a.map((x) => x.split(tmp).join("$TMP").split(base).join("$GUEST"));
+      const repo = resolve(import.meta.dirname, "../..");
+      const norm = (a: string[]) =>
+        a.map((x) =>
+          x
+            .split(tmp)
+            .join("$TMP")
+            .split(base)
+            .join("$GUEST")
+            .split(repo)
+            .join("$REPO")
+            .replace(/^qjtrace\d+$/, "qjtrace$PID"),
+        );
       const processes: Record<string, unknown> = {
         qemu: summariseStrace(readFileSync(traceFile("qemu"), "utf8")),
       };
