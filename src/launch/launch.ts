@@ -278,6 +278,8 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
       );
       processes.set(proc.id, jailed);
     }
+    // A signal that came while the last process started still means "do not run this VM".
+    aborted(opts.signal);
     // Taps no process took (none should be left): their fds go now.
     closeAll(openedAll, false);
     openedAll.length = 0;
