@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { buildGuest } from "../src/guest/index.js";
 import { listenUnix } from "../src/launch/fds.js";
 import { QmpClient } from "../src/qmp/client.js";
+import { hostSnapshot } from "../test/integration/launch/snapshot.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number) => {
