@@ -236,6 +236,15 @@ async function main() {
     console.log(
       `  state left           ${left.length + ids.length === 0 ? "none" : [...left, ...ids].join(", ")}`,
     );
+    const host = await hostSnapshot(undefined, new RegExp(`qemu-jail-(bench|b\\d+)(/|$)|${dir}`));
+    const leftovers = [
+      ...(host.mounts as string[]),
+      ...(host.cgroups as string[]),
+      ...(host.links as string[]),
+    ];
+    console.log(
+      `  host left            ${leftovers.length === 0 ? "clean (mounts, cgroups, links)" : leftovers.join(", ")}`,
+    );
   } finally {
     // Never leave a launcher behind, even when a measurement failed.
     await Promise.all(started.map(stopJailed));
