@@ -29,6 +29,11 @@ export const SCENARIO_FRAGMENTS: Record<string, { qemu: string[]; backends?: Rec
   "rng-random": { qemu: ["rng"] },
   "memfd-shared": { qemu: ["memfd-shared"] },
   "vhost-user-fs-rw": { qemu: ["vhost-user-frontend"], backends: { virtiofsd: ["exec", "virtiofsd-rw"] } },
+  "vhost-user-fs-rw-fd": { qemu: ["vhost-user-frontend"], backends: { virtiofsd: ["exec", "virtiofsd-rw"] } },
+  "vhost-user-blk-raw-fd": {
+    qemu: ["vhost-user-frontend"],
+    backends: { "qemu-storage-daemon": ["exec", "qemu-storage-daemon", "block-aio-threads"] },
+  },
   "vhost-user-fs-ro": { qemu: ["vhost-user-frontend"], backends: { virtiofsd: ["exec", "virtiofsd-ro"] } },
   "vhost-user-blk-raw": {
     qemu: ["vhost-user-frontend"],

@@ -172,7 +172,7 @@ export async function runScenario(s: Scenario, ctx: ScenarioCtx, opts: RunOpts):
   try {
     for (const b of s.backends?.(ctx) ?? []) {
       backendArgv[b.name] = b.argv;
-      const p = start([...opts.prefix(b.name), ...b.argv]);
+      const p = start([...(b.wrap ?? []), ...opts.prefix(b.name), ...b.argv]);
       procs.push({ name: b.name, child: p.child, ended: p.ended, exits: b.exitsWithQemu });
       await Promise.race([
         waitForPath(b.socket, 20_000),

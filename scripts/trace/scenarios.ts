@@ -27,6 +27,8 @@ export interface Backend {
   exitsWithQemu: boolean;
   /** Syscalls its policy answers with ENOSYS (the tracer injects the same answer). */
   enosys: string[];
+  /** Command prefix run before the (traced) backend, e.g. fd-exec.py handing it its socket. */
+  wrap?: string[];
 }
 
 /** One traced/validated device configuration. */
@@ -248,6 +250,36 @@ function memfd(): string[] {
   return ["-object", "memory-backend-memfd,id=mem,size=256M,share=on"];
 }
 
+const FD_EXEC = join(import.meta.dirname, "fd-exec.py");
+
+/**
+ * The launcher's way: it makes the backend's listening socket (passed as fd 3) and QEMU's
+ * connected end (passed as fd 4, `-chardev socket,fd=4`), so neither jail needs the path.
+ */
+function viaFds(sc: Scenario, backendArg: (fd: number) => string[], chardevId: string): Scenario {
+  const sock = (ctx: ScenarioCtx) => join(ctx.tmp, "pass.sock");
+  return {
+    ...sc,
+    name: `${sc.name}-fd`,
+    description: `${sc.description}; sockets made by the launcher and passed as fds`,
+    backends: (ctx) =>
+      (sc.backends?.(ctx) ?? []).map((b) => ({
+        ...b,
+        argv: [
+          ...b.argv.filter((a) => !a.startsWith("--socket-path=") && !a.startsWith("type=vhost-user-blk")),
+          ...backendArg(3),
+        ],
+        socket: sock(ctx),
+        wrap: ["/usr/bin/python3", FD_EXEC, "--listen", `${sock(ctx)}:3`, "--"],
+      })),
+    wrap: (ctx) => ["/usr/bin/python3", FD_EXEC, "--connect", `${sock(ctx)}:4`, "--"],
+    qemuArgs: (ctx) =>
+      sc
+        .qemuArgs(ctx)
+        .map((a) => (a.startsWith(`socket,id=${chardevId},`) ? `socket,id=${chardevId},fd=4` : a)),
+  };
+}
+
 function virtiofs(name: string, ro: boolean): Scenario {
   return {
     name,
@@ -416,8 +448,14 @@ export const SCENARIOS: Scenario[] = [
     qemuArgs: () => memfd(),
   },
   virtiofs("vhost-user-fs-rw", false),
+  viaFds(virtiofs("vhost-user-fs-rw", false), (fd) => [`--fd=${fd}`], "vfs0"),
   virtiofs("vhost-user-fs-ro", true),
   vhostUserBlk("vhost-user-blk-raw", "raw", "threads"),
+  viaFds(
+    vhostUserBlk("vhost-user-blk-raw", "raw", "threads"),
+    (fd) => ["type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=fd,addr.str=" + fd + ",writable=on"],
+    "vub0",
+  ),
   vhostUserBlk("vhost-user-blk-qcow2-io_uring", "qcow2", "io_uring"),
   {
     name: "qemu-sandbox",

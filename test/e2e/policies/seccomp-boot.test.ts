@@ -39,6 +39,8 @@ const CASES: [string, { bpf?: boolean }][] = [
   ["vhost-user-fs-rw", {}],
   ["vhost-user-fs-ro", {}],
   ["vhost-user-blk-raw", {}],
+  ["vhost-user-fs-rw-fd", {}],
+  ["vhost-user-blk-raw-fd", {}],
 ];
 
 function compose(fragments: string[]): Policy {
