@@ -18,7 +18,9 @@ describe("renderPlan", () => {
     expect(text).toContain(
       "/shared dir rw <- /srv/share/home    [share[0]: the shared directory (read-write)]",
     );
-    expect(text).toContain("connected end of virtiofsd-home's socket /run/qemu-jail/backends/home.virtiofs.sock");
+    expect(text).toContain(
+      "connected end of virtiofsd-home's socket /run/qemu-jail/backends/home.virtiofs.sock",
+    );
     expect(text).toContain("NOFILE   1048576");
     expect(text).toMatch(/seccomp\s+\d+ rules, default kill_process/);
     expect(text).toContain("ioctl if arg1 == 0x");
