@@ -453,7 +453,7 @@ export const SCENARIOS: Scenario[] = [
   vhostUserBlk("vhost-user-blk-raw", "raw", "threads"),
   viaFds(
     vhostUserBlk("vhost-user-blk-raw", "raw", "threads"),
-    (fd) => ["type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=fd,addr.str=" + fd + ",writable=on"],
+    (fd) => [`type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=fd,addr.str=${fd},writable=on`],
     "vub0",
   ),
   vhostUserBlk("vhost-user-blk-qcow2-io_uring", "qcow2", "io_uring"),
