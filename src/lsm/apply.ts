@@ -34,6 +34,9 @@ export async function loadApparmorProfile(
   child.stderr.on("data", (c: Buffer) => {
     stderr += c.toString();
   });
+  // The parser may exit before reading its input (no AppArmor in the kernel): its exit status
+  // then tells what went wrong, so a broken pipe on stdin is not an error of its own.
+  child.stdin.on("error", () => {});
   child.stdin.end(aa.profile);
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on("error", reject);

@@ -48,7 +48,9 @@ mount -t tmpfs -o mode=0755 tmpfs /ovl
 mkdir -p /ovl/upper /ovl/work
 mount -t overlay -o lowerdir=/lower,upperdir=/ovl/upper,workdir=/ovl/work$ovlopt overlay /newroot \\
   || { echo "QJ-STAGE1 failed: overlay"; poweroff -f; }
-for d in run tmp; do mount -t tmpfs -o mode=1777 tmpfs /newroot/$d; done
+# /tmp is NOT shadowed: the overlay already makes it writable, and a checkout under /tmp (as
+# CI's fresh clones can be) must stay visible to the command.
+mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mkdir -p /newroot${CTL_IN_GUEST}
 mount -t 9p -o ${P9} ${TAGS.ctl} /newroot${CTL_IN_GUEST} || { echo "QJ-STAGE1 failed: ctl"; poweroff -f; }
 umount /dev/pts /tmp /run 2>/dev/null
