@@ -6,7 +6,16 @@
 // for host paths.
 
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +30,9 @@ const have =
   process.getuid?.() === 0 &&
   kernel !== undefined &&
   existsSync("/usr/bin/qemu-system-x86_64") &&
-  existsSync("/usr/bin/qemu-storage-daemon");
+  existsSync("/usr/bin/qemu-storage-daemon") &&
+  existsSync("/usr/lib/qemu/virtiofsd") &&
+  existsSync("/usr/bin/setpriv");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const handleFd = (h: net.Server | net.Socket) => (h as unknown as { _handle: { fd: number } })._handle.fd;
@@ -101,17 +112,18 @@ describe.runIf(have)("planned QEMU argv with planned fds (real QEMU, paused)", (
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("QEMU sees its fdset images, serial log and QMP fd, and a vhost-user-blk disk from the planned QSD", async () => {
+  it("QEMU sees its fdset images, serial log and QMP fd; vhost-user-blk and -fs from the planned backends", async () => {
     execFileSync("qemu-img", ["create", "-q", "-f", "raw", join(dir, "root.raw"), "8M"]);
     execFileSync("qemu-img", ["create", "-q", "-f", "raw", join(dir, "data.raw"), "8M"]);
+    mkdirSync(join(dir, "share"));
     const config = parseConfig(
       `[vm]\nname = "fdtest"\nmemory = "128M"\naccel = "tcg"\n[boot]\nkernel = "/boot/${kernel}"\n` +
         `[[disk]]\nid = "root"\npath = "root.raw"\n[[disk]]\nid = "data"\npath = "data.raw"\nbackend = "vhost-user"\n` +
+        `[[share]]\nid = "sh"\npath = "share"\ntag = "sh"\n` +
         `[serial]\nmode = "file"\npath = "console.log"\n[qmp]\npath = "qmp.sock"\n[jail]\nstate_dir = "${dir}/state"\n`,
       { source: join(dir, "vm.toml") },
     );
     const p = plan(config, tcgHost(), testFragments());
-    const qsd = p.processes.find((x) => x.id === "qsd-data") as ProcessPlan;
     const qemu = p.processes.find((x) => x.id === "qemu") as ProcessPlan;
     execFileSync("mkdir", ["-p", p.stateDir]);
 
@@ -143,16 +155,43 @@ describe.runIf(have)("planned QEMU argv with planned fds (real QEMU, paused)", (
       throw new Error(`test launcher cannot open ${s.kind}`);
     };
 
-    const qsdFds = new Map<number, number>();
-    for (const f of qsd.fds) qsdFds.set(f.fd, await openFd(f));
-    const qsdArgv = qsd.argv.map((a) => a.replaceAll("/images/data", join(dir, "data.raw")));
-    const q1 = spawnWith(qsdArgv, qsdFds);
-    children.push(q1.child);
-    // The parent must stop accepting before anyone connects: the backend accepts now.
-    for (const s of listening.values()) s.close();
-    listening.clear();
-    await sleep(300);
-    expect(q1.child.exitCode, q1.err()).toBeNull();
+    // Backends first, in the plan's order, each with its fds at the planned numbers.
+    for (const b of p.processes.filter((x) => x.role !== "qemu")) {
+      const fds = new Map<number, number>();
+      for (const f of b.fds) fds.set(f.fd, await openFd(f));
+      let argv = b.argv.map((a) =>
+        a
+          .replaceAll("/images/data", join(dir, "data.raw"))
+          .replace("source=/shared", `source=${join(dir, "share")}`),
+      );
+      if (b.role === "virtiofsd") {
+        // As the planned uid with exactly the planned capabilities; the listening fd made blocking
+        // as the plan asks (Node cannot clear O_NONBLOCK itself).
+        const at = b.fds[0]!.fd;
+        const caps = b.capabilities.map((c) => `+${c.name.replace(/^CAP_/, "").toLowerCase()}`).join(",");
+        const unblock = `import fcntl,os,sys; fl=fcntl.fcntl(${at},fcntl.F_GETFL); fcntl.fcntl(${at},fcntl.F_SETFL,fl&~os.O_NONBLOCK); os.execvp(sys.argv[1],sys.argv[1:])`;
+        argv = [
+          "/usr/bin/python3",
+          "-c",
+          unblock,
+          "setpriv",
+          `--reuid=${b.uid}`,
+          `--regid=${b.gid}`,
+          "--clear-groups",
+          `--inh-caps=-all,${caps}`,
+          `--ambient-caps=-all,${caps}`,
+          `--bounding-set=-all,${caps}`,
+          ...argv,
+        ];
+      }
+      const started = spawnWith(argv, fds);
+      children.push(started.child);
+      // The parent must stop accepting before anyone connects: the backend accepts now.
+      for (const l of listening.values()) l.close();
+      listening.clear();
+      await sleep(300);
+      expect(started.child.exitCode, `${b.id}: ${started.err()}`).toBeNull();
+    }
 
     const qemuFds = new Map<number, number>();
     for (const f of qemu.fds) qemuFds.set(f.fd, await openFd(f));
@@ -178,7 +217,7 @@ describe.runIf(have)("planned QEMU argv with planned fds (real QEMU, paused)", (
       await qmp(p.qmp.path, [{ execute: "qom-list", arguments: { path: "/machine/peripheral" } }])
     )[0];
     expect((pci as Array<{ name: string }>).map((x) => x.name)).toEqual(
-      expect.arrayContaining(["root", "data"]),
+      expect.arrayContaining(["root", "data", "sh"]),
     );
     await qmp(p.qmp.path, [{ execute: "quit" }]).catch(() => []);
     await sleep(300);
