@@ -20,13 +20,13 @@ export function register(program: Command): void {
         state: v.running ? "running" : "dead-launcher",
         launcher: v.launcher?.pid,
         since: v.record?.startedAt,
-        qmp: v.record?.plan.qmp.path,
+        qmp: v.record?.plan?.qmp.path,
         processes: (v.record?.effects ?? [])
           .filter((e) => e.kind === "process")
           .map((e) => ({
             id: e.id,
             pid: e.payloadPid ?? e.pid,
-            uid: v.record?.plan.processes.find((p) => p.id === e.id)?.uid,
+            uid: v.record?.plan?.processes.find((p) => p.id === e.id)?.uid,
             alive: isAlive({ pid: e.pid, startTime: e.startTime }),
           })),
       }));

@@ -26,7 +26,7 @@ export function register(program: Command): void {
       }
       if (opts.qmp) {
         const { QmpClient } = await import("../qmp/client.js");
-        const qmpPath = vm.record?.plan.qmp.path;
+        const qmpPath = vm.record?.plan?.qmp.path;
         if (!qmpPath)
           throw new QemuJailError("VM_NO_RECORD", `VM ${name} has no readable record`, { exit: "state" });
         const c = await QmpClient.connect(qmpPath, 10_000);

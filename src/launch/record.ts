@@ -11,6 +11,8 @@ import type { JailPlan } from "../plan/types.js";
 import type { ProcessIdentity } from "./proc.js";
 
 export const RECORD_FILE = "record.json";
+/** The plan lives in its own file, written once (and on a re-plan): effects are appended often. */
+export const PLAN_FILE = "plan.json";
 
 /** One host effect, as data, so that `gc` can undo it without the launcher's closures. */
 export type Effect =
@@ -35,25 +37,43 @@ export interface LaunchRecord {
   stateRoot: string;
   launcher: ProcessIdentity;
   startedAt: string;
-  plan: JailPlan;
+  /** Absent only when read back from a launcher killed before it wrote the plan. */
+  plan?: JailPlan;
   effects: Effect[];
 }
 
-/** Writes `record` atomically into its state dir. */
-export function writeRecord(record: LaunchRecord): void {
-  const path = join(record.stateDir, RECORD_FILE);
+function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp`;
-  // Seccomp argument values are BigInts: written as "0x..." strings, as planToJson does.
-  const text = JSON.stringify(record, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2);
-  writeFileSync(tmp, `${text}\n`, { mode: 0o600 });
+  writeFileSync(tmp, text, { mode: 0o600 });
   renameSync(tmp, path);
 }
 
-/** Reads the record in `stateDir`, or undefined when absent or unreadable. */
+/** Writes the record's effects (and, with `withPlan`, its plan) atomically into its state dir. */
+export function writeRecord(record: LaunchRecord, withPlan = true): void {
+  if (withPlan) {
+    // Seccomp argument values are BigInts: written as "0x..." strings, as planToJson does.
+    const plan = JSON.stringify(
+      record.plan ?? null,
+      (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v),
+      2,
+    );
+    writeAtomic(join(record.stateDir, PLAN_FILE), `${plan}\n`);
+  }
+  const { plan: _plan, ...rest } = record;
+  writeAtomic(join(record.stateDir, RECORD_FILE), `${JSON.stringify(rest, null, 2)}\n`);
+}
+
+/** Reads the record in `stateDir` (effects and plan), or undefined when absent or unreadable. */
 export function readRecord(stateDir: string): LaunchRecord | undefined {
   try {
     const value = JSON.parse(readFileSync(join(stateDir, RECORD_FILE), "utf8")) as LaunchRecord;
-    return value?.version === 1 && Array.isArray(value.effects) ? value : undefined;
+    if (value?.version !== 1 || !Array.isArray(value.effects)) return undefined;
+    try {
+      value.plan = JSON.parse(readFileSync(join(stateDir, PLAN_FILE), "utf8")) as LaunchRecord["plan"];
+    } catch {
+      // A launcher killed before the plan was written: the effects alone are enough for gc.
+    }
+    return value;
   } catch {
     return undefined;
   }
@@ -66,12 +86,12 @@ export class Recorder {
   /** Records `effect` on disk; call right BEFORE performing it. */
   intend(effect: Effect): Effect {
     this.record.effects.push(effect);
-    writeRecord(this.record);
+    writeRecord(this.record, false);
     return effect;
   }
 
-  /** Rewrites the record after an effect's data changed (e.g. a payload pid became known). */
+  /** Rewrites the record and the plan (at the start, and after a re-plan). */
   flush(): void {
-    writeRecord(this.record);
+    writeRecord(this.record, true);
   }
 }
