@@ -373,8 +373,12 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
   }
   const fds = new Map<number, number>();
   for (const o of [...opened, ...connected]) fds.set(o.target, o.fd);
-  // Sockets as socket activation passes them: blocking (synchronous, no await: see above).
-  const sockets = proc.fds.filter((p) => p.source.kind === "listen-unix" || p.source.kind === "socket-of");
+  // Backends get sockets as socket activation passes them: blocking (synchronous, no await: see
+  // above). QEMU sets its own sockets' mode, so it is spared the extra process this costs.
+  const sockets =
+    proc.role === "qemu"
+      ? []
+      : proc.fds.filter((p) => p.source.kind === "listen-unix" || p.source.kind === "socket-of");
   setBlocking(sockets.map((p) => fds.get(p.fd)!).filter((fd) => fd !== undefined));
   const started = c.opts.spawner({
     proc,

@@ -65,6 +65,7 @@ export async function runVm(config: VmConfig, opts: RunOptions): Promise<RunResu
     // the stamps of the files they came from: a launch pays the full probe once per host change.
     mkdirSync(cfg.jail.state_dir, { recursive: true, mode: 0o755 });
     host = await probeHost(cfg, { cacheFile: join(cfg.jail.state_dir, ".host-probe.json") });
+    log.debug({ ms: Number((performance.now() - t).toFixed(1)) }, "host probed");
     const fragments: FragmentSet = opts.fragments ?? loadFragments();
     const p = plan(cfg, host, fragments);
     log.debug({ ms: Number((performance.now() - t).toFixed(1)) }, "planned");
