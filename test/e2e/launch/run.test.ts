@@ -7,6 +7,9 @@
 // - no seccomp kill; the host is as before (mounts, cgroups below ours, links, state dir).
 // Then: a config whose device has no fragment is refused at plan time, and `qemu-jail run`
 // SIGKILLed mid-launch followed by `qemu-jail gc` leaves the host clean. Two QEMU starts in all.
+// With jail.seccomp = "log" (QJ_E2E_SECCOMP=log) the launcher lists every syscall QEMU's policy
+// lacked; at 10:56 UTC: getsockopt (qmp: the QMP socket is passed as fd=, QEMU checks SO_TYPE)
+// and fcntl (block: a qcow2 image passed through -add-fd / /dev/fdset).
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
