@@ -71,6 +71,7 @@ const table: Array<[string, string, (cs: Contribution[]) => void]> = [
       expect(cs[0]!.root!.map((e) => e.path)).toEqual([
         "/usr/share/seabios/bios-256k.bin",
         "/usr/share/qemu/linuxboot_dma.bin",
+        "/usr/share/qemu/kvmvapic.bin",
       ]),
   ],
   [
@@ -218,11 +219,25 @@ describe("device catalogue", () => {
 
 describe("machine firmware", () => {
   it.each([
-    ['[vm]\nname="a"\nmachine="pc"\n[boot]\nkernel="/k"\n', ["bios-256k.bin", "linuxboot_dma.bin"]],
+    [
+      '[vm]\nname="a"\nmachine="pc"\n[boot]\nkernel="/k"\n',
+      ["bios-256k.bin", "linuxboot_dma.bin", "kvmvapic.bin"],
+    ],
     ['[vm]\nname="a"\nmachine="microvm"\n[boot]\nkernel="/k"\n', ["bios-microvm.bin"]],
-    ['[vm]\nname="a"\n[boot]\ncode="/c.fd"\n', []],
+    ['[vm]\nname="a"\n[boot]\ncode="/c.fd"\n', ["kvmvapic.bin"]],
   ])("%#", (toml, names) => {
     expect(machineFirmware(context(tomlConfig(toml))).map((f) => f.name)).toEqual(names);
+  });
+
+  it("an optional ROM the host lacks is left out; a required one is a host error", () => {
+    const host = tcgHost();
+    delete host.qemu.firmware!["kvmvapic.bin"];
+    const cs = kind("machine").contribute(context(tomlConfig('[vm]\nname="a"\n[boot]\nkernel="/k"\n'), host));
+    expect(cs[0]!.root!.map((e) => e.path)).not.toContain("/usr/share/qemu/kvmvapic.bin");
+    delete host.qemu.firmware!["bios-256k.bin"];
+    expect(() =>
+      kind("machine").contribute(context(tomlConfig('[vm]\nname="a"\n[boot]\nkernel="/k"\n'), host)),
+    ).toThrow(/bios-256k.bin/);
   });
 
   it("microvm's firmware is a symlink: bound at the path QEMU opens, from its real file", () => {

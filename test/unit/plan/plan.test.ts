@@ -58,6 +58,7 @@ describe("plan: QEMU process", () => {
     expect(paths.has("/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so")).toBe(true);
     expect(paths.has("/usr/share/seabios/bios-256k.bin")).toBe(true);
     expect(paths.has("/usr/share/qemu/linuxboot_dma.bin")).toBe(true);
+    expect(paths.has("/usr/share/qemu/kvmvapic.bin")).toBe(true);
     expect(paths.has("/vm/kernel")).toBe(true);
     expect(paths.has("/proc")).toBe(false);
     expect([...paths].some((x) => x.startsWith("/sys") || x.startsWith("/srv"))).toBe(false);
