@@ -89,6 +89,24 @@ export function findSeccompAudit(pids: number[], kmsgPath = "/dev/kmsg"): Seccom
   return findSeccompAudits(pids, kmsgPath).at(-1);
 }
 
+/**
+ * Like findSeccompAudit, but waits up to `waitMs` for the record: without auditd the kernel
+ * prints audit records from its kauditd thread, so one can appear a little after the death
+ * (and under a burst of records, printk rate limiting may drop it altogether).
+ */
+export async function awaitSeccompAudit(
+  pids: number[],
+  waitMs = 1000,
+  kmsgPath = "/dev/kmsg",
+): Promise<SeccompAuditRecord | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const rec = findSeccompAudit(pids, kmsgPath);
+    if (rec || Date.now() >= deadline) return rec;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** What `seccomp = "log"` collected for one process: each syscall outside its allowlist, once. */
 export interface SeccompLogSummary {
   process: string;

@@ -10,7 +10,7 @@ import { QmpClient } from "../qmp/client.js";
 import type { LaunchedVm } from "./launch.js";
 import { notifyReady, notifyStopping } from "./notify.js";
 import {
-  findSeccompAudit,
+  awaitSeccompAudit,
   findSeccompAudits,
   type SeccompLogSummary,
   type SigsysContext,
@@ -234,13 +234,15 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
       if (s.signal !== "SIGSYS" && s.code !== 128 + 31) continue;
       const proc = vm.plan.processes.find((p) => p.id === id)!;
       const jp = vm.processes.get(id)!;
-      const record = findSeccompAudit([jp.payloadPid, jp.pid], opts.kmsgPath);
+      const record = await awaitSeccompAudit([jp.payloadPid, jp.pid], 1000, opts.kmsgPath);
       const report = sigsysReport(proc, record, opts.sigsys ?? { syscallName: () => undefined });
       log.error({ process: id, syscall: report.syscall, nr: report.nr, hint: report.hint }, report.message);
       reports.push(report);
     }
     // Log mode: what would have been denied, so all missing rules can be added at once.
     const seccompLog: SeccompLogSummary[] = [];
+    // kauditd prints the last records a little after the process ended (see awaitSeccompAudit).
+    if (vm.plan.processes.some((p) => p.seccomp.defaultAction.kind === "log")) await delay(200);
     for (const proc of vm.plan.processes) {
       if (proc.seccomp.defaultAction.kind !== "log") continue;
       const jp = vm.processes.get(proc.id);

@@ -25,12 +25,12 @@ describe("backend lifecycle", () => {
   it("a backend killed during the run stops QEMU, is reported, and the host is clean", async () => {
     const guest = buildGuest({ uncompressedKernel: false });
     const cfg = parseConfig(
-      `[vm]\nname = "backend"\naccel = "tcg"\nmemory = "128M"\n[boot]\nkernel = "${guest.kernel}"\ninitrd = "${guest.initrd}"\n` +
+      `[vm]\nname = "backend-${process.pid}"\naccel = "tcg"\nmemory = "128M"\n[boot]\nkernel = "${guest.kernel}"\ninitrd = "${guest.initrd}"\n` +
         `[serial]\nmode = "none"\n[[share]]\nid = "s0"\npath = "${join(dir, "share")}"\ntag = "s0"\nreadonly = true\n` +
         `[jail]\nseccomp = "${process.env.QJ_E2E_SECCOMP === "log" ? "log" : "kill"}"\n[qemu]\nextra_args = ["-S"]\n`,
       { source: join(dir, "vm.toml") },
     );
-    const mine = new RegExp(`qemu-jail-backend(/|$)|${dir}`);
+    const mine = new RegExp(`qemu-jail-backend-${process.pid}(/|$)|${dir}`);
     const before = await hostSnapshot(undefined, mine);
     let backendPid: number | undefined;
     const end = await runVm(cfg, {

@@ -34,6 +34,8 @@ const cli = join(repo, "bin", "qemu-jail.js");
 const token = `t${process.pid}`;
 const netns = `qje2e-${process.pid}`;
 const tapName = `qje${process.pid % 100000}`;
+// VM names become cgroup names, which are global on this shared machine: unique per test run.
+const VM = { main: `e2e-${process.pid}`, nofrag: `nofrag-${process.pid}`, killed: `killed-${process.pid}` };
 let dir: string;
 let stateRoot: string;
 let server: net.Server;
@@ -140,7 +142,7 @@ ${opts.paused ? '\n[qemu]\nextra_args = ["-S"]\n' : ""}`;
 }
 
 /** What this file's runs may create: their cgroups, the tap, anything under the temp dir. */
-const mine = () => new RegExp(`qemu-jail-(e2e|nofrag|killed)(/|$)|${tapName}|${dir}`);
+const mine = () => new RegExp(`qemu-jail-(${VM.main}|${VM.nofrag}|${VM.killed})(/|$)|${tapName}|${dir}`);
 
 interface Cli {
   child: ChildProcess;
@@ -172,7 +174,7 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 describe("qemu-jail run, full jail, TCG", () => {
   it("boots, does I/O and networking, answers QMP, powers off on SIGTERM, leaves the host clean", async () => {
     const file = join(dir, "vm.toml");
-    writeFileSync(file, toml("e2e"));
+    writeFileSync(file, toml(VM.main));
     const before = await hostSnapshot(netns, mine());
     const run = runCli([
       "run",
@@ -195,7 +197,7 @@ describe("qemu-jail run, full jail, TCG", () => {
         `qemu-jail run ended early (${run.child.exitCode}):\n${run.out().slice(-2000)}\n${run.err().slice(-3000)}`,
       );
     }
-    const c = await QmpClient.connect(join(stateRoot, "e2e", "qmp.sock"), 10_000).catch((e) => {
+    const c = await QmpClient.connect(join(stateRoot, VM.main, "qmp.sock"), 10_000).catch((e) => {
       throw new Error(`${e}\nstdout:\n${run.out().slice(-3000)}\nstderr:\n${run.err().slice(-3000)}`);
     });
     expect(await c.execute("query-status")).toMatchObject({ status: "running" });
@@ -248,24 +250,24 @@ describe("qemu-jail run, full jail, TCG", () => {
       [...set.fragments.values()].map((f) => f.raw).filter((f) => f.name !== "net-user"),
       set.dir,
     );
-    const cfg = parseConfig(toml("nofrag"), { source: join(dir, "nofrag.toml") });
+    const cfg = parseConfig(toml(VM.nofrag), { source: join(dir, "nofrag.toml") });
     const before = await hostSnapshot(netns, mine());
     await expect(
       runVm(cfg, { log: silentLogger(), stateDir: stateRoot, fragments: without }),
     ).rejects.toMatchObject({
       exit: "policy",
     });
-    expect(existsSync(join(stateRoot, "nofrag"))).toBe(false);
+    expect(existsSync(join(stateRoot, VM.nofrag))).toBe(false);
     expect(await hostSnapshot(netns, mine())).toEqual(before);
   });
 
   it("SIGKILL of `qemu-jail run` mid-launch, then `qemu-jail gc`: host clean", async () => {
     const file = join(dir, "k.toml");
-    writeFileSync(file, toml("killed", { paused: true }));
+    writeFileSync(file, toml(VM.killed, { paused: true }));
     const before = await hostSnapshot(netns, mine());
     const run = runCli(["run", file, "--state-dir", stateRoot, "--log-format", "json"]);
     // Mid-launch: once the record shows the cgroups and the tap being made.
-    const record = join(stateRoot, "killed", "record.json");
+    const record = join(stateRoot, VM.killed, "record.json");
     await until(
       () => existsSync(record) && readFileSync(record, "utf8").includes('"kind": "tap"'),
       60_000,
@@ -274,11 +276,11 @@ describe("qemu-jail run, full jail, TCG", () => {
     run.child.kill("SIGKILL");
     await run.exit;
     const ps = execFileSync(process.execPath, [cli, "ps", "--all", "--state-dir", stateRoot]).toString();
-    expect(ps).toContain("killed");
+    expect(ps).toContain(VM.killed);
     const gc = execFileSync(process.execPath, [cli, "gc", "--state-dir", stateRoot]).toString();
-    expect(gc).toContain("killed: cleaned");
+    expect(gc).toContain(`${VM.killed}: cleaned`);
     expect(await hostSnapshot(netns, mine())).toEqual(before);
     expect(readdirSync(stateRoot).filter((e) => !e.startsWith("."))).toEqual([]);
-    expect(spawnSync("pgrep", ["-f", "guest=killed"], { encoding: "utf8" }).stdout.trim()).toBe("");
+    expect(spawnSync("pgrep", ["-f", `guest=${VM.killed},`], { encoding: "utf8" }).stdout.trim()).toBe("");
   });
 });

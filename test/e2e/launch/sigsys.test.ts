@@ -34,10 +34,10 @@ describe("SIGSYS report", () => {
       rules: [{ syscall: "accept4", why: "test" }],
     });
     const cfg = parseConfig(
-      `[vm]\nname = "sigsys"\naccel = "tcg"\nmemory = "128M"\n[boot]\nkernel = "${guest.kernel}"\ninitrd = "${guest.initrd}"\n[serial]\nmode = "none"\n[jail]\nseccomp = "kill"\n[qemu]\nextra_args = ["-S"]\n`,
+      `[vm]\nname = "sigsys-${process.pid}"\naccel = "tcg"\nmemory = "128M"\n[boot]\nkernel = "${guest.kernel}"\ninitrd = "${guest.initrd}"\n[serial]\nmode = "none"\n[jail]\nseccomp = "kill"\n[qemu]\nextra_args = ["-S"]\n`,
       { source: join(dir, "vm.toml") },
     );
-    const mine = new RegExp(`qemu-jail-sigsys(/|$)|${dir}`);
+    const mine = new RegExp(`qemu-jail-sigsys-${process.pid}(/|$)|${dir}`);
     const before = await hostSnapshot(undefined, mine);
     const end = await runVm(cfg, {
       log: silentLogger(),

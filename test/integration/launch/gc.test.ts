@@ -95,7 +95,7 @@ const exited = (c: ChildProcess) =>
 describe("cleanup of every effect", () => {
   it.each(["graceful", "sigkill+gc"])("%s leaves the host as it was", async (mode) => {
     const stateRoot = join(dir, `state-${mode.replace(/\W/g, "")}`);
-    const name = mode === "graceful" ? "g1" : "k1";
+    const name = `${mode === "graceful" ? "g" : "k"}${process.pid}`;
     const { plan, image } = planWithEverything(stateRoot, name);
     const planFile = join(dir, `${name}.json`);
     writeFileSync(planFile, JSON.stringify(plan));

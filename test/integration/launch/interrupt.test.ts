@@ -29,7 +29,8 @@ afterAll(() => {
 describe("abort during setup", () => {
   it.each(["ids", "cgroups", "tap", "chown"])("after the %s step, undoes everything", async (after) => {
     const root = join(dir, after);
-    const plan = barePlan(root, `i-${after}`, ["-S"]);
+    const name = `i-${after}-${process.pid}`;
+    const plan = barePlan(root, name, ["-S"]);
     const image = join(dir, `${after}.img`);
     writeFileSync(image, "x");
     chownSync(image, 0, 0);
@@ -40,9 +41,9 @@ describe("abort during setup", () => {
       owner: { uid: 64321, gid: 64321 },
       need: { item: "nic[0]", reason: "t" },
     });
-    plan.cgroup.path = `qemu-jail-i-${after}`;
-    plan.processes[0]!.cgroup = { path: `qemu-jail-i-${after}/qemu`, pidsMax: 64, devices: [] };
-    const mine = new RegExp(`qemu-jail-i-${after}(/|$)|${plan.taps[0]!.name}|${dir}`);
+    plan.cgroup.path = `qemu-jail-${name}`;
+    plan.processes[0]!.cgroup = { path: `qemu-jail-${name}/qemu`, pidsMax: 64, devices: [] };
+    const mine = new RegExp(`qemu-jail-${name}(/|$)|${plan.taps[0]!.name}|${dir}`);
     const before = await hostSnapshot(netns, mine);
     const ac = new AbortController();
     const log = createLogger({

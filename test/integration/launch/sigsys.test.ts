@@ -3,7 +3,7 @@
 
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { findSeccompAudit } from "../../../src/launch/sigsys.js";
+import { awaitSeccompAudit } from "../../../src/launch/sigsys.js";
 
 const script = `
 import seccomp, os
@@ -14,10 +14,10 @@ os.getppid()
 `;
 
 describe("SIGSYS audit record", () => {
-  it("names the denied syscall of a process killed by seccomp", () => {
+  it("names the denied syscall of a process killed by seccomp", async () => {
     const r = spawnSync("/usr/bin/python3", ["-c", script]);
     expect(r.signal).toBe("SIGSYS");
-    const rec = findSeccompAudit([r.pid!]);
+    const rec = await awaitSeccompAudit([r.pid!], 3000);
     expect(rec).toMatchObject({ pid: r.pid, syscall: 110, arch: "x86_64", sig: 31 });
   });
 });
