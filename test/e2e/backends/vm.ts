@@ -116,12 +116,12 @@ export interface RunningVm {
   sup: Supervision;
 }
 
-/** Plans and launches `config` in its full jail under `stateRoot`, supervised (no signal handling). */
-export async function startVm(
+/** Plans and launches `config` in its full jail under `stateRoot` (not supervised). */
+export async function launchVm(
   config: VmConfig,
   stateRoot: string,
   opts: { spawner?: (helperPath: string) => Spawner; edit?: (p: JailPlan) => JailPlan } = {},
-): Promise<RunningVm> {
+): Promise<{ plan: JailPlan; host: HostFacts; vm: LaunchedVm }> {
   const host = await probeHost(config);
   const fragments = loadFragments();
   const p = (opts.edit ?? ((x) => x))(plan(config, host, fragments));
@@ -133,14 +133,20 @@ export async function startVm(
     log: silentLogger(),
   });
   vm.fragments = fragments;
+  return { plan: vm.plan, host, vm };
+}
+
+/** `launchVm`, then supervised as runVm does (no signal handling: the test stops it). */
+export async function startVm(config: VmConfig, stateRoot: string): Promise<RunningVm> {
+  const { plan: p, host, vm } = await launchVm(config, stateRoot);
   const sup = supervise(vm, {
     handleSignals: false,
     powerdownTimeoutMs: 60_000,
     backendStopMs: 5000,
-    sigsys: { syscallName, fragments: fragmentSyscalls(fragments) },
+    sigsys: { syscallName, fragments: fragmentSyscalls(vm.fragments) },
   });
   sup.ready.catch(() => undefined);
-  return { plan: vm.plan, host, vm, sup };
+  return { plan: p, host, vm, sup };
 }
 
 /** Polls until `cond` holds. */
