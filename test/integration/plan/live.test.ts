@@ -77,7 +77,8 @@ path = "console.log"
       for (const d of proc.devices) expect(existsSync(d.path)).toBe(true);
     }
     const qemu = p.processes.at(-1)!;
-    // The DESIGN's measured root: binary, loader, its libraries, the TCG module, three firmware files (kvmvapic.bin among them), the kernel, two scratch tmpfs
+    // The DESIGN's measured root: binary, loader, its libraries, the TCG module, three firmware
+    // files (kvmvapic.bin among them), the kernel, two scratch tmpfs.
     const libs = host.qemu.elf.libraries.length;
     expect(qemu.root.length).toBe(1 + 1 + libs + 1 + 3 + 1 + 2);
     expect(qemu.root.some((e) => e.kind === "bind" && e.source.startsWith(dir))).toBe(false);
