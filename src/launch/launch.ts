@@ -35,6 +35,7 @@ import { createTap } from "./net.js";
 import type { ProcessIdentity } from "./proc.js";
 import { processStartTime } from "./proc.js";
 import { type Effect, type LaunchRecord, Recorder } from "./record.js";
+import { findSeccompAudit, type SigsysReport, sigsysReport } from "./sigsys.js";
 import type { JailedProcess, Spawner } from "./spawn.js";
 import { claimIds, DEFAULT_STATE_ROOT } from "./state.js";
 import { UndoStack } from "./undo.js";
@@ -274,7 +275,19 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
     const endpoints: ListenEndpoint[] = [];
     for (const proc of plan.processes) {
       const jailed = await step(`spawn ${proc.id}`, () =>
-        spawnOne(proc, { opts, stateDir, rec, undo, cgroupDirs, endpoints, openedAll, log, tapFds }),
+        spawnOne(proc, {
+          opts,
+          stateDir,
+          rec,
+          undo,
+          cgroupDirs,
+          endpoints,
+          openedAll,
+          log,
+          tapFds,
+          started: processes,
+          plan,
+        }),
       );
       processes.set(proc.id, jailed);
     }
@@ -342,6 +355,9 @@ interface SpawnContext {
   openedAll: OpenedFd[];
   log: Logger;
   tapFds: Map<string, number>;
+  /** The processes started so far (a backend that died before its consumer connects is reported). */
+  started: Map<string, JailedProcess>;
+  plan: JailPlan;
 }
 
 async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProcess> {
@@ -354,7 +370,9 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
   mkdirSync(rootDir, { mode: 0o755 });
 
   // Connected ends of other processes' sockets: async, so before the synchronous section.
-  const connected = await connectSocketsOf(proc, c.endpoints);
+  const connected = await connectSocketsOf(proc, c.endpoints).catch(async (e) => {
+    throw (await backendGone(proc, c)) ?? e;
+  });
   c.openedAll.push(...connected);
 
   // Sockets the launcher creates are recorded before they exist, and removed with the state dir.
@@ -418,4 +436,40 @@ async function spawnOne(proc: ProcessPlan, c: SpawnContext): Promise<JailedProce
   });
   c.undo.push(`process ${proc.id}`, () => undoEffect(e));
   return jailed;
+}
+
+/**
+ * When `proc` cannot connect to a backend's socket, the backend has usually died during its own
+ * start-up: say which one and how, with the same seccomp report as for a running VM.
+ */
+async function backendGone(proc: ProcessPlan, c: SpawnContext): Promise<QemuJailError | undefined> {
+  for (const f of proc.fds) {
+    if (f.source.kind !== "socket-of") continue;
+    const id = f.source.process;
+    const jp = c.started.get(id);
+    if (!jp) continue;
+    const status = await Promise.race([
+      jp.exited,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref()),
+    ]);
+    if (!status) continue;
+    const how = status.signal ? `killed by ${status.signal}` : `exit code ${status.code}`;
+    let sigsys: SigsysReport | undefined;
+    if (status.signal === "SIGSYS") {
+      const { syscallName } = await import("../seccomp/arch.js");
+      const planned = c.plan.processes.find((p) => p.id === id)!;
+      sigsys = sigsysReport(planned, findSeccompAudit([jp.payloadPid, jp.pid]), { syscallName });
+    }
+    return new QemuJailError(
+      "BACKEND_EXITED",
+      `backend ${id} ended during start-up (${how}), before ${proc.id} could connect to it${sigsys ? `: ${sigsys.message}` : ""}`,
+      {
+        exit: "runtime",
+        location: { key: f.need.item },
+        hint: sigsys?.hint ?? `see ${id}'s messages above`,
+        detail: { process: id, status, ...(sigsys ? { sigsys } : {}) },
+      },
+    );
+  }
+  return undefined;
 }

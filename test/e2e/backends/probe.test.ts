@@ -17,11 +17,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGuest } from "../../../src/guest/index.js";
+import { fragmentSyscalls } from "../../../src/launch/run.js";
 import type { Spawner } from "../../../src/launch/spawn.js";
+import { supervise } from "../../../src/launch/supervise.js";
 import { specFromPlan } from "../../../src/native/from-plan.js";
 import { probePath } from "../../../src/native/paths.js";
 import { spawnJailed } from "../../../src/native/spawn.js";
 import type { JailPlan, ProcessPlan } from "../../../src/plan/types.js";
+import { syscallName } from "../../../src/seccomp/arch.js";
 import { compilePolicy } from "../../../src/seccomp/compile.js";
 import { backendsToml, capMask, configOf, type Fixture, launchVm, leftovers, makeFixture } from "./vm.js";
 
@@ -254,5 +257,48 @@ describe("inside each backend's jail (the probe in place of the backend)", () =>
     expect(compilePolicy(vm.plan.processes[0]!.seccomp).length).toBeGreaterThan(10);
     expect(vm.plan.processes[0]!.seccomp.rules.some((r) => r.syscall === "mount")).toBe(false);
     expect(await leftovers("qjb-pf", stateRoot)).toEqual([]);
+  }, 120_000);
+  it("a backend killed by its filter: QEMU stopped (or never started), the same SIGSYS report as for QEMU", async () => {
+    const cfgA = configOf(backendsToml("qjb-ps", a, guest, join(dir, "s.console")), join(a.dir, "vm.toml"));
+    const out = new Map<string, Line[]>();
+    // Probes everywhere: QEMU's and three backends' wait for a signal (no filter); qsd-r runs
+    // under its planned filter and calls mount(2) at once. It dies either before QEMU connects
+    // (launch fails, naming it) or after (supervise stops QEMU): both must report the same way.
+    const launched = await launchVm(cfgA, stateRoot, {
+      spawner: (helper) => {
+        const waiting = probeSpawner(() => ["wait-signal"], out, false)(helper);
+        const dying = probeSpawner(() => ["env", "syscall", "165"], out, true)(helper);
+        return (req) => (req.proc.id === "qsd-r" ? dying(req) : waiting(req));
+      },
+    }).catch((e: unknown) => e);
+    if (launched instanceof Error) {
+      expect(launched).toMatchObject({
+        code: "BACKEND_EXITED",
+        detail: { process: "qsd-r", sigsys: { process: "qsd-r", syscall: "mount", nr: 165 } },
+      });
+      expect(launched.message).toContain("qsd-r was killed by seccomp: syscall mount (165)");
+    } else {
+      const { vm } = launched as Awaited<ReturnType<typeof launchVm>>;
+      const end = await supervise(vm, {
+        handleSignals: false,
+        quitTimeoutMs: 1000,
+        backendStopMs: 5000,
+        sigsys: { syscallName, fragments: fragmentSyscalls(vm.fragments) },
+      }).done;
+      expect({ reason: end.reason, culprit: end.culprit, exitClass: end.exitClass }).toEqual({
+        reason: "backend-died",
+        culprit: "qsd-r",
+        exitClass: "guest",
+      });
+      expect(end.statuses["qsd-r"]).toEqual({ code: null, signal: "SIGSYS" });
+      // QEMU (the probe in its place) was stopped first, then the other backends on SIGTERM.
+      expect(end.statuses.qemu?.signal).toBe("SIGKILL");
+      for (const id of ["virtiofsd-ro", "virtiofsd-rw", "qsd-q"])
+        expect(end.statuses[id], id).toEqual({ code: 0, signal: null });
+      expect(end.sigsys).toHaveLength(1);
+      expect(end.sigsys[0]).toMatchObject({ process: "qsd-r", syscall: "mount", nr: 165 });
+      expect(end.undoFailures).toEqual([]);
+    }
+    expect(await leftovers("qjb-ps", stateRoot)).toEqual([]);
   }, 120_000);
 });
