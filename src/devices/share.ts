@@ -16,6 +16,13 @@
 // set empty: it drops SYS_CHROOT and SETPCAP itself). virtiofsd needs /proc/self/fd to reopen its
 // O_PATH handles: the only process with a /proc (new pid ns: its own pids only). The vhost-user
 // socket is a listening socket the launcher made (`--fd`); QEMU gets a connected end.
+//
+// Residual risk (shown by test/e2e/backends/probe.test.ts): with CAP_SETUID the rw share's
+// virtiofsd can take host uid 0 (lo_change_cred does setresuid(-1, guest uid, -1), and guest root
+// is uid 0), so a guest creates root-owned (even setuid) files in the share; its jail holds only
+// /shared, so nothing else is reachable as root. Mapping guest ids onto the VM's unprivileged id
+// block in a user namespace would remove that, but the helper cannot yet build a root from inside
+// one (measured: move_mount of the root into the 0750 state dir fails EACCES; no mknod there).
 
 import type { ShareConfig } from "../config/types.js";
 import { QemuJailError } from "../errors.js";
