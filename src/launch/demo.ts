@@ -59,7 +59,7 @@ export function allowedSyscalls(p: ProcessPlan): number {
 
 /** The summary lines for a plan that ran. */
 export function jailSummary(plan: JailPlan): string {
-  const lines = [`The jail VM "${plan.vm.name}" ran in:`];
+  const lines = [`VM "${plan.vm.name}" ran in this jail:`];
   for (const p of plan.processes) {
     const action = p.seccomp.defaultAction;
     lines.push(
