@@ -12,7 +12,7 @@
 // - privileged operations refused (mount, unshare, setns, mknod, module/BPF loading...).
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -300,5 +300,66 @@ describe("inside each backend's jail (the probe in place of the backend)", () =>
       expect(end.undoFailures).toEqual([]);
     }
     expect(await leftovers("qjb-ps", stateRoot)).toEqual([]);
+  }, 120_000);
+  it("a backend killed by its filter while the VM runs: QEMU stopped first, then the others; SIGSYS report", async () => {
+    const cfgA = configOf(backendsToml("qjb-pr", a, guest, join(dir, "r.console")), join(a.dir, "vm.toml"));
+    const out = new Map<string, Line[]>();
+    // qsd-r blocks opening a FIFO (openat is in its policy) until the test opens the other end
+    // once every process runs; then it calls mount(2) under its planned filter.
+    const sync = join(dir, "sync");
+    mkdirSync(sync);
+    execFileSync("mkfifo", [join(sync, "go")]);
+    const { vm } = await launchVm(cfgA, stateRoot, {
+      edit: (p) => {
+        const r = p.processes.find((x) => x.id === "qsd-r")!;
+        r.root.push({
+          kind: "bind",
+          path: "/sync",
+          source: sync,
+          type: "dir",
+          rw: false,
+          need: { item: "test", reason: "start signal" },
+        });
+        r.lsm.landlock?.rules.push({
+          path: "/sync",
+          access: ["read_file", "read_dir"],
+          need: { item: "test", reason: "start signal" },
+        });
+        return p;
+      },
+      spawner: (helper) => {
+        const waiting = probeSpawner(() => ["wait-signal"], out, false)(helper);
+        const dying = probeSpawner(() => ["read", "/sync/go", "syscall", "165"], out, true)(helper);
+        return (req) => (req.proc.id === "qsd-r" ? dying(req) : waiting(req));
+      },
+    });
+    const sup = supervise(vm, {
+      handleSignals: false,
+      quitTimeoutMs: 1000,
+      backendStopMs: 5000,
+      sigsys: { syscallName, fragments: fragmentSyscalls(vm.fragments) },
+    });
+    sup.ready.catch(() => undefined);
+    // Every process runs (QEMU included); now let qsd-r go on.
+    closeSync(openSync(join(sync, "go"), "w"));
+    const end = await sup.done;
+    expect({ reason: end.reason, culprit: end.culprit, exitClass: end.exitClass }).toEqual({
+      reason: "backend-died",
+      culprit: "qsd-r",
+      exitClass: "guest",
+    });
+    expect(tries(out.get("qsd-r")!)["read /sync/go"]).toBe("OK");
+    expect(end.statuses["qsd-r"]).toEqual({ code: null, signal: "SIGSYS" });
+    expect(end.statuses.qemu?.signal).toBe("SIGKILL");
+    for (const id of ["virtiofsd-ro", "virtiofsd-rw", "qsd-q"])
+      expect(end.statuses[id], id).toEqual({ code: 0, signal: null });
+    // Shutdown order: the waiting backends got SIGTERM only after QEMU was gone.
+    for (const id of ["virtiofsd-ro", "virtiofsd-rw", "qsd-q"])
+      expect(find(out.get(id)!, "signal"), id).toMatchObject({ sig: 15 });
+    expect(end.sigsys).toHaveLength(1);
+    expect(end.sigsys[0]).toMatchObject({ process: "qsd-r", syscall: "mount", nr: 165 });
+    expect(end.sigsys[0]!.message).toContain("qsd-r was killed by seccomp: syscall mount (165)");
+    expect(end.undoFailures).toEqual([]);
+    expect(await leftovers("qjb-pr", stateRoot)).toEqual([]);
   }, 120_000);
 });
