@@ -41,6 +41,7 @@ let stateRoot: string;
 let server: net.Server;
 let port: number;
 let guest: ReturnType<typeof buildGuest>;
+const running: ChildProcess[] = [];
 
 beforeAll(async () => {
   // The CLI bundle and the helper, as `npm run build` makes them (the bundle must be current).
@@ -80,7 +81,20 @@ beforeAll(async () => {
   });
 }, 300_000);
 
-afterAll(() => {
+afterAll(async () => {
+  // A failed test may leave `qemu-jail run` going (the guest waits for its power button): stop
+  // it the supported way, and gc whatever a launcher that would not stop leaves, BEFORE the
+  // temp dir (and with it the state root gc reads) goes.
+  for (const c of running) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    c.kill("SIGTERM");
+    const done = await Promise.race([
+      new Promise<boolean>((r) => c.once("exit", () => r(true))),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 30_000)),
+    ]);
+    if (!done) c.kill("SIGKILL");
+  }
+  if (stateRoot && existsSync(stateRoot)) spawnSync(process.execPath, [cli, "gc", "--state-dir", stateRoot]);
   server?.close();
   try {
     execFileSync("ip", ["netns", "del", netns]);
@@ -152,6 +166,7 @@ interface Cli {
 }
 function runCli(args: string[]): Cli {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  running.push(child);
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => {

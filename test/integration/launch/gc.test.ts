@@ -26,7 +26,12 @@ beforeAll(() => {
   // The launcher runs as plain node (a wrapper such as vite-node would get the signals instead).
   childScript = bundle(resolve("test/integration/launch/launcher-child.ts"), dir);
 });
-afterAll(() => {
+const launchers: ChildProcess[] = [];
+afterAll(async () => {
+  // After a failed test: no launcher left running, nothing left behind, before the dir goes.
+  for (const c of launchers) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  const drv = cgroupDriver(await probeCgroups());
+  for (const d of readdirSync(dir)) if (d.startsWith("state-")) await gc(join(dir, d), { cgroups: drv });
   execFileSync("ip", ["netns", "del", netns]);
   rmSync(dir, { recursive: true, force: true });
 });
@@ -57,6 +62,7 @@ function startLauncher(planFile: string, stateRoot: string): { child: ChildProce
   const child = spawn(process.execPath, [childScript, planFile, stateRoot], {
     stdio: ["ignore", "pipe", "inherit"],
   });
+  launchers.push(child);
   let out = "";
   const ready = new Promise<void>((res, rej) => {
     child.stdout!.on("data", (d) => {
