@@ -101,3 +101,13 @@ export { defaultPolicyDir, fragmentSetFrom, loadFragments, parseFragment } from 
 export { fragmentJsonSchema, rawFragmentSchema } from "./seccomp/schema.js";
 export { type CompileFragmentsOptions, compileFragments } from "./seccomp/tools.js";
 export type * from "./seccomp/types.js";
+export { type ServicePath, servicePaths } from "./systemd/paths.js";
+// systemd unit generation (SYSTEMD).
+export {
+  defaultExec,
+  LAUNCHER_TIMEOUTS,
+  systemdUnit,
+  systemdWord,
+  type UnitOptions,
+  unitName,
+} from "./systemd/unit.js";

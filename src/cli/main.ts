@@ -20,6 +20,7 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import("./schema.js"),
   () => import("./seccomp.js"),
   () => import("./stop.js"),
+  () => import("./unit.js"),
   () => import("./validate.js"),
 ];
 
