@@ -18,7 +18,9 @@ export interface ServicePath {
 /** Every host path `config` makes the launcher read or write (images, shares, logs, sockets...). */
 export function servicePaths(config: VmConfig): ServicePath[] {
   const out: ServicePath[] = [];
-  const add = (path: string, write: boolean, key: string) => out.push({ path, write, key });
+  const add = (path: string, write: boolean, key: string): void => {
+    out.push({ path, write, key });
+  };
   if (config.source) add(config.source, false, "config file");
   const b = config.boot;
   if (b.mode === "kernel") {
@@ -28,17 +30,17 @@ export function servicePaths(config: VmConfig): ServicePath[] {
     add(b.code, false, "boot.code");
     if (b.vars_template) add(b.vars_template, false, "boot.vars_template");
   }
-  config.disk.forEach((d, i) => {
+  for (const [i, d] of config.disk.entries()) {
     // A rw image is written by QEMU or qemu-storage-daemon and chowned to the VM's uid.
     add(d.path, !d.readonly, `disk[${i}].path`);
-    d.backing.forEach((k, j) => add(k.path, false, `disk[${i}].backing[${j}]`));
-  });
-  config.share.forEach((s, i) => add(s.path, !s.readonly, `share[${i}].path`));
+    for (const [j, k] of d.backing.entries()) add(k.path, false, `disk[${i}].backing[${j}]`);
+  }
+  for (const [i, s] of config.share.entries()) add(s.path, !s.readonly, `share[${i}].path`);
   // Files the launcher creates (log, sockets): their dir must be writable, not just the file.
   if (config.serial.mode === "file" || config.serial.mode === "socket")
     add(dirname(config.serial.path), true, "serial.path");
   if (config.qmp.path) add(dirname(config.qmp.path), true, "qmp.path");
-  config.jail.extra_ro_paths.forEach((p, i) => add(p, false, `jail.extra_ro_paths[${i}]`));
+  for (const [i, p] of config.jail.extra_ro_paths.entries()) add(p, false, `jail.extra_ro_paths[${i}]`);
   add(config.qemu.binary, false, "qemu.binary");
   return out;
 }
