@@ -1,7 +1,7 @@
 // `qemu-jail unit vm.toml`: prints (or writes) a hardened systemd service unit that runs the VM
 // with `qemu-jail run`, Type=notify. See src/systemd/unit.ts for every choice in it.
 
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { QemuJailError } from "../errors.js";
@@ -61,6 +61,10 @@ export function register(program: Command): void {
           powerdownTimeout: seconds("--powerdown-timeout", opts.powerdownTimeout),
           quitTimeout: seconds("--quit-timeout", opts.quitTimeout),
           qmpTimeout: seconds("--qmp-timeout", opts.qmpTimeout),
+          // lsm = "auto" picks SELinux where it is enabled (selinuxfs mounted), and then relabels.
+          selinuxRelabel:
+            config.jail.lsm === "selinux" ||
+            (config.jail.lsm === "auto" && existsSync("/sys/fs/selinux/enforce")),
         });
         if (opts.output) writeFileSync(opts.output, text);
         else process.stdout.write(text);

@@ -7,7 +7,8 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { VmConfig } from "../config/types.js";
 import { QemuJailError } from "../errors.js";
-import { HOME_DIRS, MODULE_DIRS, servicePaths, TMP_DIRS, under } from "./paths.js";
+import { isSystemPath } from "../lsm/paths.js";
+import { HOME_DIRS, isUnder, MODULE_DIRS, servicePaths, TMP_DIRS, under } from "./paths.js";
 
 /** Options of systemdUnit; times in seconds. */
 export interface UnitOptions {
@@ -24,6 +25,11 @@ export interface UnitOptions {
   quitTimeout?: number;
   /** How long QEMU may take until QMP answers (passed to `run`; bounds TimeoutStartSec). */
   qmpTimeout?: number;
+  /**
+   * Whether the launcher relabels files for SELinux (default: jail.lsm = "selinux"; the CLI also
+   * says yes for "auto" on a host with SELinux enabled).
+   */
+  selinuxRelabel?: boolean;
 }
 
 /** The launcher's defaults (src/cli/run.ts options; backendStopMs of src/launch/supervise.ts). */
@@ -68,6 +74,18 @@ function systemdPath(path: string, key: string): string {
   return /\s/.test(p) ? `"${p}"` : p;
 }
 
+/** Drops duplicates and paths below another writable path (first key kept, comma-joined when merged). */
+function collapse(list: Array<{ path: string; key: string }>): Array<{ path: string; key: string }> {
+  const out: Array<{ path: string; key: string }> = [];
+  for (const w of list) {
+    if (list.some((o) => o.path !== w.path && isUnder(w.path, o.path))) continue;
+    const had = out.find((o) => o.path === w.path);
+    if (had) had.key = `${had.key}, ${w.key}`;
+    else out.push({ ...w });
+  }
+  return out;
+}
+
 /** Devices the launcher opens (to pass as fds) or creates with mknod in a jail root, per config. */
 function devices(config: VmConfig): Array<[string, string, string]> {
   const out: Array<[string, string, string]> = [
@@ -101,6 +119,7 @@ export function systemdUnit(config: VmConfig, opts: UnitOptions = {}): string {
   for (const [k, v] of Object.entries(t))
     if (!Number.isInteger(v) || v <= 0) bad(`${k} timeout must be a positive integer`, k, "seconds");
   const restart = opts.restart ?? "no";
+  const relabel = opts.selinuxRelabel ?? config.jail.lsm === "selinux";
   const stateDir = config.jail.state_dir;
   const paths = servicePaths(config);
   const allPaths = [...paths.map((p) => p.path), ...exec.filter((w) => isAbsolute(w)), stateDir];
@@ -180,7 +199,7 @@ export function systemdUnit(config: VmConfig, opts: UnitOptions = {}): string {
       "own its lifecycle, so systemd must not delete it on stop: gc may need the record later.",
   );
   const rel = (root: string) => (stateDir.startsWith(root) ? stateDir.slice(root.length) : undefined);
-  const writable: string[] = [];
+  const writable: Array<{ path: string; key: string }> = [];
   const relPath = (r: string) => {
     const q = systemdPath(`/${r}`, "jail.state_dir");
     return q.startsWith('"') ? `"${q.slice(2)}` : q.slice(1);
@@ -192,7 +211,7 @@ export function systemdUnit(config: VmConfig, opts: UnitOptions = {}): string {
   } else if (rel("/var/lib/")) {
     line(`StateDirectory=${relPath(rel("/var/lib/")!)}`);
     line("StateDirectoryMode=0755");
-  } else writable.push(stateDir);
+  } else writable.push({ path: stateDir, key: "jail.state_dir" });
   line();
 
   why("Hardening of the launcher itself. It runs as root on purpose; see each setting.");
@@ -201,8 +220,18 @@ export function systemdUnit(config: VmConfig, opts: UnitOptions = {}): string {
       "QEMU or qemu-storage-daemon, chowned to the VM's uid), rw shares, dirs of logs and sockets.",
   );
   line("ProtectSystem=strict");
-  for (const p of paths) if (p.write) writable.push(p.path);
-  for (const p of [...new Set(writable)]) line(`ReadWritePaths=${systemdPath(p, "paths")}`);
+  for (const p of paths) if (p.write) writable.push(p);
+  if (relabel) {
+    why(
+      "SELinux: the launcher labels the VM's own files (not OS files) with chcon, a setxattr that a\n" +
+        "read-only mount refuses, so read-only inputs outside the OS tree are writable here too.",
+    );
+    for (const p of paths) if (!p.write && !isSystemPath(p.path) && p.key !== "config file") writable.push(p);
+  }
+  for (const w of collapse(writable)) {
+    why(w.key);
+    line(`ReadWritePaths=${systemdPath(w.path, w.key)}`);
+  }
   if (homeHits.length) {
     why(`ProtectHome=read-only, not yes: the config or the command uses ${homeHits.join(", ")}.`);
     line("ProtectHome=read-only");
