@@ -73,7 +73,11 @@ export interface Supervision {
 /** How long a backend's clean exit may precede QEMU's own exit before it counts as a death. */
 const BACKEND_HANGUP_GRACE_MS = 2000;
 
+// Timers raced against a process exit are unref'd: they must not hold the launcher up once
+// everything has exited. A wait that is itself a step of the shutdown must keep the event loop
+// alive (`pause`), or Node ends the process mid-await (exit 13, "unsettled top-level await").
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Supervises `vm` (see the header). QEMU is the plan's process with role "qemu". */
 export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervision {
@@ -242,7 +246,7 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
     // Log mode: what would have been denied, so all missing rules can be added at once.
     const seccompLog: SeccompLogSummary[] = [];
     // kauditd prints the last records a little after the process ended (see awaitSeccompAudit).
-    if (vm.plan.processes.some((p) => p.seccomp.defaultAction.kind === "log")) await delay(200);
+    if (vm.plan.processes.some((p) => p.seccomp.defaultAction.kind === "log")) await pause(200);
     for (const proc of vm.plan.processes) {
       if (proc.seccomp.defaultAction.kind !== "log") continue;
       const jp = vm.processes.get(proc.id);
