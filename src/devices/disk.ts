@@ -10,6 +10,7 @@ import type { OwnershipChange, RootEntry } from "../plan/types.js";
 import { elfEntries } from "./elf.js";
 import type { CatalogueContext, Contribution, DeviceKind, FdRequest, FragmentUse } from "./types.js";
 import { imageKey, need } from "./util.js";
+import { BACKEND_LIMITS, vhostUserFrontend } from "./vhost-user.js";
 
 /** Process id of the storage daemon serving disk `id`. */
 export function qsdId(id: string): string {
@@ -239,21 +240,13 @@ function vhostUserDisk(ctx: CatalogueContext, d: DiskConfig, item: string): Cont
       item,
       exe: sd.path,
       args: (fds) => qsdArgs(d, sd.path, fds.fd["vhost-user"]!),
-      limits: { memoryMax: 256 * 1024 * 1024, pidsMax: 128 },
+      limits: BACKEND_LIMITS,
     },
   };
-  const frontend: Contribution = {
-    item,
-    target: "qemu",
-    fds: [
-      {
-        key: `vhost-user:${d.id}`,
-        source: { kind: "socket-of", process: id, endpoint: sock },
-        need: need(item, "connected end of the storage daemon's vhost-user socket"),
-      },
-    ],
-    fragments: [{ fragment: "vhost-user-frontend", need: need(item, "vhost-user-blk frontend") }],
-  };
+  const frontend = vhostUserFrontend(item, d.id, id, sock, {
+    socket: "the storage daemon's vhost-user socket",
+    frontend: "vhost-user-blk frontend",
+  });
   return [backend, frontend];
 }
 

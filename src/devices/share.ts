@@ -31,6 +31,7 @@ import type { RootEntry } from "../plan/types.js";
 import { elfEntries } from "./elf.js";
 import type { CapabilityUse, CatalogueContext, Contribution, DeviceKind } from "./types.js";
 import { need } from "./util.js";
+import { BACKEND_LIMITS, vhostUserFrontend } from "./vhost-user.js";
 
 /** In-jail path of the shared directory. */
 export const SHARE_PATH = "/shared";
@@ -183,21 +184,13 @@ function one(ctx: CatalogueContext, s: ShareConfig, item: string): Contribution[
       item,
       exe: vfs.path,
       args: (fds) => virtiofsdArgs(s, vfs, fds.fd["vhost-user"]!),
-      limits: { memoryMax: 256 * 1024 * 1024, pidsMax: 128 },
+      limits: BACKEND_LIMITS,
     },
   };
-  const frontend: Contribution = {
-    item,
-    target: "qemu",
-    fds: [
-      {
-        key: `vhost-user:${s.id}`,
-        source: { kind: "socket-of", process: id, endpoint: sock },
-        need: need(item, "connected end of virtiofsd's vhost-user socket"),
-      },
-    ],
-    fragments: [{ fragment: "vhost-user-frontend", need: need(item, "vhost-user-fs frontend") }],
-  };
+  const frontend = vhostUserFrontend(item, s.id, id, sock, {
+    socket: "virtiofsd's vhost-user socket",
+    frontend: "vhost-user-fs frontend",
+  });
   return [backend, frontend];
 }
 
