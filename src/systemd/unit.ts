@@ -200,8 +200,13 @@ export function systemdUnit(config: VmConfig, opts: UnitOptions = {}): string {
   line();
   line("[Service]");
   why(
-    "Readiness: `run` sends READY=1 (and MAINPID= its own pid) when QMP answers. It sends it\n" +
-      "through `systemd-notify`, a child process, so NotifyAccess=main would drop the message.",
+    "Readiness: `run` sends READY=1 (with MAINPID= its own pid) when QMP answers, and STOPPING=1\n" +
+      "on the way down, both through `systemd-notify`, a child process. Measured with systemd 252\n" +
+      "(test/e2e/systemd/notify.test.ts): run as root, it puts the launcher's pid in the datagram's\n" +
+      "credentials, so =main would pass today; =all is kept because that is systemd-notify's\n" +
+      "behaviour, not a contract (other versions or a non-root sender credit the child), and a\n" +
+      "MAINPID= hand-over to a native supervisor (DESIGN) would make the sender a non-main pid.\n" +
+      "Only processes of this unit's cgroup can send at all.",
   );
   line("Type=notify");
   line("NotifyAccess=all");

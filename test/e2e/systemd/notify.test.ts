@@ -1,0 +1,157 @@
+// `qemu-jail run` as the generated unit runs it, minus systemd (this machine has no systemd as
+// pid 1, so systemd-run cannot be used): the unit's ExecStart, under the unit's capability
+// bounding set (setpriv), with NOTIFY_SOCKET naming a unix datagram socket of the test's
+// receiver (python3; Node has no datagram unix sockets). Real QEMU (TCG, paused with -S, so the
+// guest costs no CPU) in the full jail. Checks: exactly one READY=1, sent after QMP answered
+// (the launcher's own "QMP answers" log line is older than the datagram, and QMP answers us at
+// that moment); MAINPID= is the launcher, and so is the pid in each datagram's credentials
+// (systemd-notify, run by root, credits its parent; see the unit's NotifyAccess= comment); SIGTERM (KillMode=mixed sends it to the
+// launcher only) → STOPPING=1 → exit 0 within the unit's TimeoutStopSec; gc then finds nothing.
+
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../../src/config/parse.js";
+import { buildGuest } from "../../../src/guest/index.js";
+import { QmpClient } from "../../../src/qmp/client.js";
+import { CAPS_DROPPED, systemdUnit } from "../../../src/systemd/unit.js";
+
+const repo = resolve(import.meta.dirname, "../../..");
+const cli = join(repo, "bin", "qemu-jail.js");
+// VM names become cgroup names, global on this shared machine: unique per run.
+const name = `notify-${process.pid}`;
+
+// Prints one JSON line per datagram: text, sender pid (SCM_CREDENTIALS), receive time (ms).
+const receiver = `
+import json, socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind(sys.argv[1]); s.settimeout(120)
+print("BOUND", flush=True)
+while True:
+    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
+    pid = None
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid = struct.unpack("iII", data[:12])[0]
+    print(json.dumps({"text": msg.decode(), "pid": pid, "ms": time.time() * 1000}), flush=True)
+    if "STOPPING=1" in msg.decode(): break
+`;
+
+let dir: string;
+let stateRoot: string;
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  execFileSync("node", ["scripts/bundle-cli.mjs"], { cwd: repo });
+  execFileSync("make", ["-s", "-C", "native"], { cwd: repo });
+  dir = mkdtempSync(join(tmpdir(), "qj-notify-e2e-"));
+  stateRoot = join(dir, "state");
+}, 300_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  if (stateRoot && existsSync(stateRoot)) spawnSync(process.execPath, [cli, "gc", "--state-dir", stateRoot]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function lines(s: string): Array<Record<string, unknown>> {
+  return s
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function until(what: string, cond: () => boolean, ms = 120_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("Type=notify readiness of `qemu-jail run`", () => {
+  it("READY=1 once QMP answers, crediting the launcher, under the unit's bounding set", async () => {
+    const guest = buildGuest({});
+    const file = join(dir, "vm.toml");
+    const text = `[vm]\nname = "${name}"\naccel = "tcg"\ncpus = 1\nmemory = "128M"\n[boot]\nkernel = "${guest.kernel}"\ninitrd = "${guest.initrd}"\ncmdline = "${guest.cmdline}"\n[serial]\nmode = "none"\n[jail]\nstate_dir = "${stateRoot}"\n[qemu]\nextra_args = ["-S"]\n`;
+    writeFileSync(file, text);
+    const config = parseConfig(text, { source: file });
+    const unit = systemdUnit(config, { powerdownTimeout: 2, quitTimeout: 5 });
+    const value = (k: string) =>
+      unit
+        .split("\n")
+        .find((l) => l.startsWith(`${k}=`))!
+        .slice(k.length + 1);
+    // The unit's own command line (plain words here: no quoting to undo).
+    const argv = value("ExecStart").split(" ");
+    expect(argv.slice(0, 2)).toEqual([process.execPath, cli]);
+    const bounding = value("CapabilityBoundingSet").slice(1).split(" ");
+    expect(bounding).toEqual(expect.arrayContaining(CAPS_DROPPED));
+    const stopSec = Number(value("TimeoutStopSec"));
+
+    const sock = join(dir, "notify.sock");
+    const py = spawn("/usr/bin/python3", ["-c", receiver, sock], { stdio: ["ignore", "pipe", "inherit"] });
+    children.push(py);
+    let got = "";
+    py.stdout!.on("data", (d) => {
+      got += d;
+    });
+    await until("the receiver", () => got.includes("BOUND") || py.exitCode !== null, 20_000);
+    expect(got).toContain("BOUND");
+
+    const drop = bounding.map((c) => `-${c.replace(/^CAP_/, "").toLowerCase()}`).join(",");
+    const launcher = spawn("setpriv", ["--bounding-set", drop, "--", ...argv], {
+      env: { ...process.env, NOTIFY_SOCKET: sock },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(launcher);
+    let err = "";
+    launcher.stderr!.on("data", (d) => {
+      err += d;
+    });
+    const exited = new Promise<number | null>((r) => launcher.once("exit", (c) => r(c)));
+    const messages = () => lines(got) as Array<{ text: string; pid: number; ms: number }>;
+    await until(
+      "READY=1",
+      () => messages().some((m) => m.text.includes("READY=1")) || launcher.exitCode !== null,
+    );
+    const ready = messages().find((m) => m.text.includes("READY=1"));
+    expect(ready, err).toBeDefined();
+
+    // QMP answers at this moment, and the launcher saw it answer before it notified.
+    const qmp = await QmpClient.connect(join(stateRoot, name, "qmp.sock"), 10_000);
+    const status = await qmp.execute<{ status: string }>("query-status");
+    qmp.close();
+    expect(status.status).toBe("prelaunch");
+    const answered = lines(err).find((l) => String(l.msg).startsWith("QMP answers"));
+    expect(answered, err).toBeDefined();
+    expect(Number(answered!.time)).toBeLessThanOrEqual(ready!.ms);
+    // MAINPID= names the launcher (setpriv exec'd node in place). systemd-notify --pid= also
+    // puts that pid in the datagram's credentials (root may), so READY=1 reads as the main pid's.
+    expect(ready!.text).toContain(`MAINPID=${launcher.pid}`);
+    expect(ready!.pid).toBe(launcher.pid);
+
+    // Stop as systemd would: SIGTERM to the main process only.
+    const t0 = Date.now();
+    launcher.kill("SIGTERM");
+    expect(await exited, err).toBe(0);
+    expect((Date.now() - t0) / 1000).toBeLessThan(stopSec);
+    await until("the receiver's exit (after STOPPING=1)", () => py.exitCode !== null, 30_000);
+    expect(messages().filter((m) => m.text.includes("READY=1"))).toHaveLength(1);
+    // STOPPING=1 is sent without --pid; systemd-notify (252) then credits its parent, the
+    // launcher, too. So systemd can map both to the service even after the child is gone.
+    const stopping = messages().find((m) => m.text.includes("STOPPING=1"));
+    expect(stopping).toBeDefined();
+    expect(stopping!.pid).toBe(launcher.pid);
+    // ExecStopPost: gc scoped to this VM has nothing left to do.
+    const gc = spawnSync(process.execPath, [cli, "gc", "--state-dir", stateRoot, "--name", name], {
+      encoding: "utf8",
+    });
+    expect(gc.status).toBe(0);
+    expect(gc.stdout).toContain("nothing to clean");
+    expect(readdirSync(stateRoot).filter((e) => !e.startsWith("."))).toEqual([]);
+  });
+});
