@@ -4,6 +4,10 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { QemuJailError } from "../errors.js";
+import { hasPvhNote, kernelImageInfoOf } from "../host/kernel-image.js";
+import type { KernelImageFacts } from "../host/types.js";
+
+export { hasPvhNote };
 
 /** An installed kernel usable as a guest kernel: the bzImage and its module tree. */
 export interface GuestKernel {
@@ -95,31 +99,6 @@ export function extractVmlinux(bzImage: Buffer): Buffer | null {
   return null;
 }
 
-/** True when the ELF carries a Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY = 18), so QEMU can boot it directly. */
-export function hasPvhNote(elf: Buffer): boolean {
-  // ELF64 little-endian program headers: look for PT_NOTE segments and walk their notes.
-  if (elf.length < 64 || elf[4] !== 2) return false;
-  const phoff = Number(elf.readBigUInt64LE(32));
-  const phentsize = elf.readUInt16LE(54);
-  const phnum = elf.readUInt16LE(56);
-  for (let i = 0; i < phnum; i++) {
-    const ph = phoff + i * phentsize;
-    if (elf.readUInt32LE(ph) !== 4) continue; // PT_NOTE
-    const off = Number(elf.readBigUInt64LE(ph + 8));
-    const size = Number(elf.readBigUInt64LE(ph + 32));
-    let p = off;
-    while (p + 12 <= off + size) {
-      const namesz = elf.readUInt32LE(p);
-      const descsz = elf.readUInt32LE(p + 4);
-      const type = elf.readUInt32LE(p + 8);
-      const name = elf.subarray(p + 12, p + 12 + namesz).toString("latin1");
-      if (type === 18 && name.startsWith("Xen")) return true;
-      p += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3);
-    }
-  }
-  return false;
-}
-
 /** Read a file fully (small helper so callers can inject paths). */
 export function readKernelImage(path: string): Buffer {
   return readFileSync(path);
@@ -127,13 +106,9 @@ export function readKernelImage(path: string): Buffer {
 
 /**
  * What QEMU will do with a -kernel file: an ELF with a PVH note boots through the pvh.bin option
- * ROM, a bzImage through linuxboot_dma.bin. The planner needs this to put the right ROM in the jail.
+ * ROM, a bzImage through linuxboot_dma.bin (detection shared with the host probe, which the
+ * planner uses to put the right ROM in the jail).
  */
-export function kernelImageInfo(path: string): { format: "elf" | "bzImage" | "unknown"; pvh: boolean } {
-  const data = readFileSync(path);
-  if (data.subarray(0, 4).equals(ELF_MAGIC)) return { format: "elf", pvh: hasPvhNote(data) };
-  // The x86 boot protocol's "HdrS" magic at 0x202.
-  if (data.length > 0x206 && data.toString("latin1", 0x202, 0x206) === "HdrS")
-    return { format: "bzImage", pvh: false };
-  return { format: "unknown", pvh: false };
+export function kernelImageInfo(path: string): Pick<KernelImageFacts, "format" | "pvh"> {
+  return kernelImageInfoOf(readFileSync(path));
 }

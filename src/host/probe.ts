@@ -13,9 +13,10 @@ import { probeDevices } from "./devices.js";
 import type { ElfHeaderInfo } from "./elf.js";
 import { parseKeyValues, runQuery } from "./exec.js";
 import { probeImage } from "./images.js";
+import { probeKernelImage } from "./kernel-image.js";
 import { probeLsm } from "./lsm.js";
 import { probeBackend, probeQemu } from "./qemu.js";
-import type { HostFacts, ImageFacts } from "./types.js";
+import type { HostFacts, ImageFacts, KernelImageFacts } from "./types.js";
 
 /** Where probeHost looks; each root is injectable so tests can point it at a fake tree. */
 export interface ProbeOptions {
@@ -90,6 +91,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
     ),
   );
   const imagesP = timed("images", config ? probeImages(config) : Promise.resolve({}));
+  const kernelsP = timed("kernels", config ? probeKernels(config) : Promise.resolve(undefined));
   const qemuP = timed(
     "qemu",
     probeQemu({
@@ -141,6 +143,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
   const [kernelRelease, cgroup, devices, images, qemu, virtiofsd, storageDaemon, lsm, kvmOpens, helper] =
     await Promise.all([kernelP, cgroupP, devicesP, imagesP, qemuP, fsP, qsdP, lsmP, kvmP, helperP]);
   const nofile = await nofileP;
+  const kernels = await kernelsP;
   if (needFs && !virtiofsd)
     throw missingBackend("virtiofsd", "share", "apt-get install qemu-system-common (Debian 12) or virtiofsd");
   if (needQsd && !storageDaemon)
@@ -164,6 +167,7 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
   if (virtiofsd) facts.virtiofsd = virtiofsd;
   if (storageDaemon) facts.storageDaemon = storageDaemon;
   if (nofile !== undefined) facts.nofileMax = nofile;
+  if (kernels) facts.kernels = kernels;
   timings.total = Math.round((performance.now() - t0) * 10) / 10;
   return facts;
 }
@@ -242,6 +246,24 @@ async function probeHelper(path: string): Promise<Record<string, string> | undef
       exit: "host",
       hint: "rebuild the native helper: make -C native",
       cause: e,
+    });
+  }
+}
+
+/** The direct-boot kernel's format and PVH note (they decide QEMU's option ROM); none for firmware boot. */
+async function probeKernels(config: VmConfig): Promise<Record<string, KernelImageFacts> | undefined> {
+  const { boot } = config;
+  if (boot.mode !== "kernel") return undefined;
+  try {
+    return { [boot.kernel]: await probeKernelImage(boot.kernel) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new QemuJailError("HOST_KERNEL_UNREADABLE", `cannot read kernel ${boot.kernel}: ${code ?? e}`, {
+      exit: "config",
+      location: { key: "boot.kernel" },
+      hint: code === "ENOENT" ? "fix the path (a bzImage or a PVH vmlinux)" : "check its permissions",
+      cause: e,
+      detail: { path: boot.kernel },
     });
   }
 }

@@ -108,6 +108,19 @@ export interface ImageFacts {
   realPath?: string;
 }
 
+/**
+ * A -kernel file as QEMU's x86 loader classifies it (src/host/kernel-image.ts); it decides the
+ * option ROM QEMU loads: pvh.bin (ELF with PVH note), linuxboot_dma.bin (bzImage, or anything
+ * QEMU loads as an old zImage), multiboot_dma.bin (Multiboot header).
+ */
+export interface KernelImageFacts {
+  path: string;
+  /** "bzImage": "HdrS" at 0x202; "multiboot": a Multiboot header; "elf": an ELF; "unknown": none. */
+  format: "bzImage" | "multiboot" | "elf" | "unknown";
+  /** An ELF carrying a Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY). */
+  pvh: boolean;
+}
+
 export interface HostFacts {
   arch: Arch;
   kernelRelease: string;
@@ -121,6 +134,8 @@ export interface HostFacts {
   storageDaemon?: BackendBinaryFacts;
   /** Facts about every image the config names (disks and backing files), keyed by path. */
   images: Record<string, ImageFacts>;
+  /** The config's boot.kernel (direct kernel boot), keyed by path. Absent: not probed. */
+  kernels?: Record<string, KernelImageFacts>;
   /** Absolute path of the native helper binary. */
   helperPath: string;
   /**

@@ -68,10 +68,9 @@ const table: Array<[string, string, (cs: Contribution[]) => void]> = [
     "machine",
     "",
     (cs) =>
-      expect(cs[0]!.root!.map((e) => e.path)).toEqual([
-        "/usr/share/seabios/bios-256k.bin",
-        "/usr/share/qemu/linuxboot_dma.bin",
-        "/usr/share/qemu/kvmvapic.bin",
+      expect(cs.map((c) => [c.item, c.root!.map((e) => e.path)])).toEqual([
+        ["vm.machine", ["/usr/share/seabios/bios-256k.bin", "/usr/share/qemu/kvmvapic.bin"]],
+        ["boot.kernel", ["/usr/share/qemu/linuxboot_dma.bin"]],
       ]),
   ],
   [
@@ -238,6 +237,43 @@ describe("machine firmware", () => {
     expect(() =>
       kind("machine").contribute(context(tomlConfig('[vm]\nname="a"\n[boot]\nkernel="/k"\n'), host)),
     ).toThrow(/bios-256k.bin/);
+  });
+
+  // What QEMU 7.2's x86 loader loads for each kind of -kernel file (checked with strace: pvh.bin
+  // for Debian's vmlinux, linuxboot_dma.bin for its bzImage; an ELF without the note makes QEMU exit).
+  it.each([
+    ["bzImage", false, "linuxboot_dma.bin"],
+    ["elf", true, "pvh.bin"],
+    ["multiboot", false, "multiboot_dma.bin"],
+    ["unknown", false, "linuxboot_dma.bin"],
+    [undefined, false, "linuxboot_dma.bin"],
+  ] as const)("kernel %s (pvh %s) → %s, needed by boot.kernel", (format, pvh, rom) => {
+    const host = tcgHost();
+    if (format) host.kernels = { "/k": { path: "/k", format, pvh } };
+    else delete host.kernels;
+    const cs = kind("machine").contribute(context(tomlConfig('[vm]\nname="a"\n[boot]\nkernel="/k"\n'), host));
+    const entry = cs.find((c) => c.item === "boot.kernel")!.root![0]!;
+    expect(entry).toMatchObject({ path: `/usr/share/qemu/${rom}`, source: `/usr/share/qemu/${rom}` });
+    expect(entry.need.item).toBe("boot.kernel");
+    expect(cs.flatMap((c) => c.root!).map((e) => e.path)).toContain("/usr/share/seabios/bios-256k.bin");
+  });
+
+  it("an ELF kernel without a PVH note is a config error naming boot.kernel; a missing pvh.bin a host error", () => {
+    const host = tcgHost();
+    host.kernels = { "/k": { path: "/k", format: "elf", pvh: false } };
+    const cfg = tomlConfig('[vm]\nname="a"\n[boot]\nkernel="/k"\n');
+    expect(() => kind("machine").contribute(context(cfg, host))).toThrow(
+      expect.objectContaining({
+        code: "CONFIG_KERNEL_NO_PVH",
+        exit: "config",
+        location: { key: "boot.kernel" },
+      }),
+    );
+    host.kernels = { "/k": { path: "/k", format: "elf", pvh: true } };
+    delete host.qemu.firmware!["pvh.bin"];
+    expect(() => kind("machine").contribute(context(cfg, host))).toThrow(
+      expect.objectContaining({ code: "HOST_FIRMWARE_MISSING", location: { key: "boot.kernel" } }),
+    );
   });
 
   it("microvm's firmware is a symlink: bound at the path QEMU opens, from its real file", () => {

@@ -64,6 +64,18 @@ describe("plan: QEMU process", () => {
     expect([...paths].some((x) => x.startsWith("/sys") || x.startsWith("/srv"))).toBe(false);
   });
 
+  it("a PVH vmlinux gets pvh.bin (not linuxboot_dma.bin) in root and Landlock rules, needed by boot.kernel", () => {
+    const config = fixtureConfig("minimal");
+    if (config.boot.mode !== "kernel") throw new Error("kernel boot expected");
+    config.boot.kernel = "/boot/vmlinux"; // the fixture's ELF with a PVH note
+    const pq = qemuOf(plan(config, tcgHost(), testFragments()));
+    const rom = pq.root.find((e) => e.path === "/usr/share/qemu/pvh.bin");
+    expect(rom).toMatchObject({ kind: "bind", source: "/usr/share/qemu/pvh.bin", rw: false });
+    expect(rom!.need.item).toBe("boot.kernel");
+    expect(pq.root.some((e) => e.path === "/usr/share/qemu/linuxboot_dma.bin")).toBe(false);
+    expect(pq.lsm.landlock!.rules.some((r) => r.path === "/usr/share/qemu/pvh.bin")).toBe(true);
+  });
+
   it("passes the image as an fdset and QEMU opens /dev/fdset/N", () => {
     const f = q.fds.find((x) => x.source.kind === "file" && x.source.path === "/srv/vm/data.raw")!;
     expect(f.source).toEqual({ kind: "file", path: "/srv/vm/data.raw", write: true });
