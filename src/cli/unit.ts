@@ -27,8 +27,8 @@ export function register(program: Command): void {
     .argument("<config>", "path to vm.toml")
     .option("-o, --output <file>", "write the unit to FILE instead of stdout")
     .option(
-      "--exec <path...>",
-      "command running qemu-jail, absolute paths (default: this node + bin/qemu-jail.js)",
+      "--exec <command>",
+      'command running qemu-jail, absolute paths, space-separated (default: "<this node> <package>/bin/qemu-jail.js"; e.g. "/usr/local/bin/qemu-jail")',
     )
     .option("--restart <policy>", `Restart= (${RESTART.join(", ")})`, "no")
     .option("--powerdown-timeout <s>", "seconds the guest gets to power off before `quit`")
@@ -39,7 +39,7 @@ export function register(program: Command): void {
         file: string,
         opts: {
           output?: string;
-          exec?: string[];
+          exec?: string;
           restart: string;
           powerdownTimeout?: string;
           quitTimeout?: string;
@@ -56,7 +56,7 @@ export function register(program: Command): void {
         const config = loadConfig(file);
         const text = systemdUnit(config, {
           configPath: resolve(file),
-          exec: opts.exec,
+          exec: opts.exec?.split(" ").filter(Boolean),
           restart: opts.restart as (typeof RESTART)[number],
           powerdownTimeout: seconds("--powerdown-timeout", opts.powerdownTimeout),
           quitTimeout: seconds("--quit-timeout", opts.quitTimeout),

@@ -60,6 +60,20 @@ describe("systemd-analyze verify", () => {
     expect(r.code).toBe(0);
   });
 
+  it("--exec: an installed qemu-jail (one executable) is what ExecStart and ExecStopPost run", async () => {
+    const out = join(dir, "qemu-jail-minimal-exec.service");
+    expect(
+      await main(["unit", join(dir, "minimal.toml"), "--exec", join(repo, "bin", "qemu-jail.js"), "-o", out]),
+    ).toBe(0);
+    const text = readFileSync(out, "utf8");
+    expect(text).toContain(`\nExecStart=${join(repo, "bin", "qemu-jail.js")} run `);
+    expect(text).toContain(`\nExecStopPost=${join(repo, "bin", "qemu-jail.js")} gc `);
+    const r = await analyze(["verify", out]);
+    expect(r.stderr).toBe("");
+    // A relative command is refused with the usage class.
+    expect(await main(["unit", join(dir, "minimal.toml"), "--exec", "qemu-jail"])).toBe(2);
+  });
+
   it("catches a broken unit (the check can fail)", async () => {
     const bad = join(dir, "qemu-jail-broken.service");
     writeFileSync(bad, readFileSync(units.minimal!, "utf8").replace("ProtectHome=yes", "ProtectHome=maybe"));
