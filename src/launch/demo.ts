@@ -87,8 +87,9 @@ export async function runDemo(opts: {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const log = createLogger({ verbose: opts.verbose });
   log.info("building the demo guest (Debian kernel + busybox initramfs)");
-  // The bzImage, not the faster PVH vmlinux: the plan does not give QEMU pvh.bin (yet).
-  const guest = buildGuest({ script: DEMO_SCRIPT, cacheDir, uncompressedKernel: false });
+  // The uncompressed PVH vmlinux when the kernel has one (QEMU boots it through pvh.bin, which the
+  // plan binds; no in-guest decompression: ~3 s less under TCG), else the bzImage.
+  const guest = buildGuest({ script: DEMO_SCRIPT, cacheDir });
   const dir = join(cacheDir, "demo");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "vm.toml");
