@@ -101,11 +101,13 @@ export { defaultPolicyDir, fragmentSetFrom, loadFragments, parseFragment } from 
 export { fragmentJsonSchema, rawFragmentSchema } from "./seccomp/schema.js";
 export { type CompileFragmentsOptions, compileFragments } from "./seccomp/tools.js";
 export type * from "./seccomp/types.js";
-export { type ServicePath, servicePaths } from "./systemd/paths.js";
 // systemd unit generation (SYSTEMD).
+export { type ServicePath, servicePaths } from "./systemd/paths.js";
 export {
+  CAPS_DROPPED,
   defaultExec,
   LAUNCHER_TIMEOUTS,
+  SYSCALL_DENY_GROUPS,
   systemdUnit,
   systemdWord,
   type UnitOptions,
