@@ -47,7 +47,6 @@ beforeAll(() => {
   guest = buildGuest({
     script: backendsScript(token),
     modules: ["virtio_pci", "virtio_blk", "virtiofs", "button", "evdev"],
-    uncompressedKernel: false,
   });
 }, 300_000);
 
