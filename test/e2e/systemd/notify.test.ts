@@ -7,6 +7,9 @@
 // that moment); MAINPID= is the launcher, and so is the pid in each datagram's credentials
 // (systemd-notify, run by root, credits its parent; see the unit's NotifyAccess= comment); SIGTERM (KillMode=mixed sends it to the
 // launcher only) → STOPPING=1 → exit 0 within the unit's TimeoutStopSec; gc then finds nothing.
+// A second VM (rw + ro images, user networking, serial socket) runs under the unit's file-system
+// view (ProtectSystem=strict + ReadWritePaths= in a mount namespace), its bounding set, and its
+// seccomp layer (RestrictAddressFamilies=, SystemCallFilter=~groups) built with libseccomp.
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -185,7 +188,29 @@ done
 exec "$@"
 `;
 
-describe("the unit's file-system confinement", () => {
+// The unit's seccomp layer, built as systemd builds it (libseccomp, default allow, no
+// no_new_privs since the service keeps CAP_SYS_ADMIN): RestrictAddressFamilies= as an
+// allow-list (every other family EAFNOSUPPORT), SystemCallFilter=~groups as EPERM, then exec.
+const unitSeccomp = `
+import errno, os, sys, seccomp
+families = {int(x) for x in sys.argv[1].split(",")}
+f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+f.set_attr(seccomp.Attr.CTL_NNP, 0)
+for fam in range(46):
+    if fam not in families:
+        f.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.EQ, fam))
+f.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.GE, 46))
+for name in sys.argv[2].split(","):
+    try:
+        f.add_rule(seccomp.ERRNO(errno.EPERM), name)
+    except Exception:
+        pass  # not a syscall of this architecture
+f.load()
+os.execvp(sys.argv[3], sys.argv[3:])
+`;
+const FAMILY: Record<string, number> = { AF_UNIX: 1, AF_INET: 2, AF_INET6: 10, AF_NETLINK: 16 };
+
+describe("the unit's file-system, capability and seccomp confinement", () => {
   // The serial console is a socket, not a file: at 11:16 UTC QEMU was killed for ftruncate with a
   // serial file (chardev-file lacks it; seen without this test's confinement too), reported.
   it("a VM with a rw image, a ro image, a serial socket and user networking starts and stops", async () => {
@@ -214,6 +239,21 @@ describe("the unit's file-system confinement", () => {
       .split(" ")
       .map((c) => `-${c.replace(/^CAP_/, "").toLowerCase()}`)
       .join(",");
+    const families = values("RestrictAddressFamilies")[0]!.split(" ");
+    expect(families).toEqual(["AF_UNIX", "AF_INET", "AF_INET6"]);
+    const denied: string[] = [];
+    for (const g of values("SystemCallFilter")[0]!.slice(1).split(" ")) {
+      const out = execFileSync("systemd-analyze", ["syscall-filter", g], { encoding: "utf8" });
+      denied.push(
+        ...out
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => /^[a-z_0-9]+$/.test(l)),
+      );
+    }
+    expect(denied).toEqual(
+      expect.arrayContaining(["reboot", "swapon", "iopl", "init_module", "clock_settime"]),
+    );
     const launcher = spawn(
       "unshare",
       [
@@ -227,6 +267,11 @@ describe("the unit's file-system confinement", () => {
         "sh",
         String(rw.length),
         ...rw,
+        "/usr/bin/python3",
+        "-c",
+        unitSeccomp,
+        families.map((f) => String(FAMILY[f])).join(","),
+        denied.join(","),
         "setpriv",
         "--bounding-set",
         drop,
