@@ -89,7 +89,9 @@ describe("Type=notify readiness of `qemu-jail run`", () => {
   it("READY=1 once QMP answers, crediting the launcher, under the unit's bounding set", async () => {
     const guest = buildGuest({});
     const file = join(dir, "vm.toml");
-    const text = `[vm]\nname = "${name}"\naccel = "tcg"\ncpus = 1\nmemory = "128M"\n[boot]\nkernel = "${guest.kernel}"\ninitrd = "${guest.initrd}"\ncmdline = "${guest.cmdline}"\n[serial]\nmode = "none"\n[jail]\nstate_dir = "${stateRoot}"\n[qemu]\nextra_args = ["-S"]\n`;
+    // A console log file: QEMU opens it through /dev/fdset at start-up (even paused), so this run
+    // also pins that a file console needs nothing beyond its fragment (no ftruncate: append=on).
+    const text = `[vm]\nname = "${name}"\naccel = "tcg"\ncpus = 1\nmemory = "128M"\n[boot]\nkernel = "${guest.kernel}"\ninitrd = "${guest.initrd}"\ncmdline = "${guest.cmdline}"\n[serial]\nmode = "file"\npath = "${join(dir, "console.log")}"\n[jail]\nstate_dir = "${stateRoot}"\n[qemu]\nextra_args = ["-S"]\n`;
     writeFileSync(file, text);
     const config = parseConfig(text, { source: file });
     const unit = systemdUnit(config, { powerdownTimeout: 2, quitTimeout: 5 });
