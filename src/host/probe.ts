@@ -140,10 +140,32 @@ export async function probeHost(config?: VmConfig, opts: ProbeOptions = {}): Pro
     ),
   );
 
-  const [kernelRelease, cgroup, devices, images, qemu, virtiofsd, storageDaemon, lsm, kvmOpens, helper] =
-    await Promise.all([kernelP, cgroupP, devicesP, imagesP, qemuP, fsP, qsdP, lsmP, kvmP, helperP]);
+  const [
+    kernelRelease,
+    cgroup,
+    devices,
+    images,
+    qemu,
+    virtiofsd,
+    storageDaemon,
+    lsm,
+    kvmOpens,
+    helper,
+    kernels,
+  ] = await Promise.all([
+    kernelP,
+    cgroupP,
+    devicesP,
+    imagesP,
+    qemuP,
+    fsP,
+    qsdP,
+    lsmP,
+    kvmP,
+    helperP,
+    kernelsP,
+  ]);
   const nofile = await nofileP;
-  const kernels = await kernelsP;
   if (needFs && !virtiofsd)
     throw missingBackend("virtiofsd", "share", "apt-get install qemu-system-common (Debian 12) or virtiofsd");
   if (needQsd && !storageDaemon)

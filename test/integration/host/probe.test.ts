@@ -2,18 +2,27 @@
 // lacking something the config needs is a host-class error with a hint.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { VmConfig } from "../../../src/config/types.js";
+import { extractVmlinux, findKernel } from "../../../src/guest/kernel.js";
 import { probeHost } from "../../../src/host/probe.js";
 
 const hasQemu = existsSync("/usr/bin/qemu-system-x86_64") && process.arch === "x64";
 
 /** Just the config fields probeHost reads. */
-function config(over: { binary?: string; disks?: VmConfig["disk"]; shares?: number }): VmConfig {
+function config(over: {
+  binary?: string;
+  disks?: VmConfig["disk"];
+  shares?: number;
+  kernel?: string;
+}): VmConfig {
   return {
+    boot: over.kernel
+      ? { mode: "kernel", kernel: over.kernel, cmdline: "" }
+      : { mode: "firmware", code: "/usr/share/OVMF/OVMF_CODE.fd" },
     qemu: { binary: over.binary ?? "qemu-system-x86_64", sandbox: false, extra_args: [] },
     disk: over.disks ?? [],
     share: Array.from({ length: over.shares ?? 0 }, (_, i) => ({
@@ -110,6 +119,29 @@ describe.skipIf(!hasQemu)("probeHost on this host", () => {
       writeFileSync(join(fakeProc, f), readFileSync(`/proc/${f}`));
     }
     expect((await probeHost(undefined, { procRoot: fakeProc })).hasKvm).toBe(false);
+  });
+
+  it("classifies the config's kernel as QEMU will: Debian's bzImage, its PVH vmlinux; a missing one is a config error", async () => {
+    // The real images: the installed bzImage, and the ELF vmlinux inside it (as src/guest extracts).
+    const bz = findKernel().vmlinuz;
+    const elf = extractVmlinux(readFileSync(bz));
+    expect(elf).not.toBeNull();
+    const vmlinux = join(dir, "vmlinux");
+    writeFileSync(vmlinux, elf!);
+    expect((await probeHost(config({ kernel: bz }))).kernels).toEqual({
+      [bz]: { path: bz, format: "bzImage", pvh: false },
+    });
+    expect((await probeHost(config({ kernel: vmlinux }))).kernels?.[vmlinux]).toEqual({
+      path: vmlinux,
+      format: "elf",
+      pvh: true,
+    });
+    expect((await probeHost(config({}))).kernels).toBeUndefined(); // firmware boot: nothing to probe
+    await expect(probeHost(config({ kernel: join(dir, "nope") }))).rejects.toMatchObject({
+      code: "HOST_KERNEL_UNREADABLE",
+      exit: "config",
+      location: { key: "boot.kernel" },
+    });
   });
 
   it("a missing QEMU binary or a needed backend that is absent is a host error", async () => {
