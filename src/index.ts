@@ -16,6 +16,7 @@ export * from "./guest/index.js";
 // Host probing (the only code that looks at the host) and per-VM cgroups (HOST).
 export { cgroupLayout, parseMountInfo, parseProcCgroup, probeCgroups } from "./host/cgroup.js";
 export { type ElfDependencyOptions, elfDependencies } from "./host/deps.js";
+export { probeKernelImage } from "./host/kernel-image.js";
 export { defaultHelperPath, hostArch, type ProbeOptions, probeHost } from "./host/probe.js";
 export type * from "./host/types.js";
 export {
