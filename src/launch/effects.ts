@@ -3,6 +3,7 @@
 // idempotent: undoing an effect that never happened (only its intent was recorded) is a no-op.
 
 import { chownSync, lstatSync, rmSync } from "node:fs";
+import { restoreSelinuxLabels, unloadApparmorProfile } from "../lsm/apply.js";
 import type { CgroupDriver } from "./launch.js";
 import { deleteTap } from "./net.js";
 import { isAlive } from "./proc.js";
@@ -28,6 +29,14 @@ export async function undoEffect(effect: Effect, ctx: { cgroups?: CgroupDriver }
     case "cgroup":
       if (!ctx.cgroups) throw new Error(`no cgroup driver to remove ${effect.dirs.join(", ")}`);
       await ctx.cgroups.remove(effect.dirs);
+      return;
+    case "apparmor-profile":
+      // Idempotent: removing a profile that is not (or no longer) loaded is fine.
+      await unloadApparmorProfile(effect.name);
+      return;
+    case "selinux-labels":
+      // Setting a file back to the label it had is harmless if it was never changed.
+      await restoreSelinuxLabels(effect.previous);
       return;
     case "process":
       // The helper sets a parent-death signal and the payload dies with its jail, but a

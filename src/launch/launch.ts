@@ -19,6 +19,8 @@ import { dirname, join } from "node:path";
 import { QemuJailError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
+import { applySelinuxLabels, currentSelinuxLabels, loadApparmorProfile } from "../lsm/apply.js";
+import { type Relabel, selinuxRelabels } from "../lsm/selinux.js";
 import type { JailPlan, ProcessPlan } from "../plan/types.js";
 import type { FragmentSet, Policy } from "../seccomp/types.js";
 import { undoEffect } from "./effects.js";
@@ -269,6 +271,27 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
       );
     }
 
+    // 7b. LSM: each process's AppArmor profile is loaded, and the VM's files get their SELinux
+    //     labels, before any process starts: the helper switches to the profile/label at exec,
+    //     and a profile that is not loaded then fails the exec. SELinux's previous labels are
+    //     read and recorded before anything changes, so undo (and gc) put them back.
+    for (const proc of plan.processes) {
+      const aa = proc.lsm.apparmor;
+      if (!aa) continue;
+      await step(`apparmor ${aa.profileName}`, () =>
+        effect({ kind: "apparmor-profile", name: aa.profileName }, `apparmor ${aa.profileName}`, () =>
+          loadApparmorProfile(aa),
+        ),
+      );
+    }
+    const relabels = selinuxRelabelsOf(plan);
+    if (relabels.length) {
+      const previous = await currentSelinuxLabels(relabels.map((r) => r.path));
+      await step("selinux labels", () =>
+        effect({ kind: "selinux-labels", previous }, "selinux labels", () => applySelinuxLabels(relabels)),
+      );
+    }
+
     // 8. Processes, in plan order: backends first (each ready before the next), QEMU last.
     //    Listening sockets are made by the launcher, so a backend is "ready" for QEMU as soon
     //    as it runs: QEMU's connection waits in the socket's backlog until the backend accepts.
@@ -472,4 +495,19 @@ async function backendGone(proc: ProcessPlan, c: SpawnContext): Promise<QemuJail
     );
   }
   return undefined;
+}
+
+/** Every file the VM's processes need labelled, once each (processes of one VM share its pair). */
+function selinuxRelabelsOf(plan: JailPlan): Relabel[] {
+  const byPath = new Map<string, Relabel>();
+  for (const proc of plan.processes) {
+    const labels = proc.lsm.selinux;
+    if (!labels) continue;
+    for (const r of selinuxRelabels(proc, labels)) {
+      // A file writable by one process and read by another is the VM's own: the image label wins.
+      const had = byPath.get(r.path);
+      if (!had || r.context === labels.imageLabel) byPath.set(r.path, r);
+    }
+  }
+  return [...byPath.values()];
 }

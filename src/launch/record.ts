@@ -26,6 +26,10 @@ export type Effect =
   | { kind: "chown"; path: string; uid: number; gid: number; origUid: number; origGid: number }
   /** A file or socket the launch creates (removed on undo). */
   | { kind: "file"; path: string }
+  /** An AppArmor profile the launch loads into the kernel (removed on undo). */
+  | { kind: "apparmor-profile"; name: string }
+  /** SELinux file labels the launch sets, with each file's label from before (restored on undo). */
+  | { kind: "selinux-labels"; previous: Array<{ path: string; context: string }> }
   /** A jailed process (helper pid; the payload pid once known). */
   | { kind: "process"; id: string; pid: number; startTime: number; payloadPid?: number };
 

@@ -93,6 +93,13 @@ async function setLabel(path: string, context: string): Promise<void> {
   await run("chcon", ["--", context, path]);
 }
 
+/** The current label of each file (what restoreSelinuxLabels needs), read before any change. */
+export async function currentSelinuxLabels(paths: string[]): Promise<PreviousLabel[]> {
+  const out: PreviousLabel[] = [];
+  for (const path of paths) out.push({ path, context: await labelOf(path) });
+  return out;
+}
+
 /**
  * Give each file its context; returns the previous labels (restore them with
  * restoreSelinuxLabels). On a failure, the files already relabelled are restored first.

@@ -129,6 +129,9 @@ seccomp = "log"
       "qemu-jail-aa-virtiofsd-src (enforce)",
     ]);
     expect(steps.end).toMatchObject({ reason: "stopped", sigsys: [], undoFailures: 0 });
+    // The launcher loaded the profiles (QEMU and virtiofsd ran under them, above) and its undo
+    // removed them all: none is left in the kernel.
+    expect(steps["profiles-after"]).toEqual({ left: [] });
     expect(r.stdout).not.toContain('apparmor="DENIED"');
   });
 });

@@ -130,6 +130,7 @@ seccomp = "log"
     // The real transition happened: QEMU runs with exactly the plan's context.
     expect(steps.ready?.labels).toEqual([{ comm: "qemu-system-x86", label }]);
     expect(steps.end).toMatchObject({ reason: "stopped", code: 0, undoFailures: 0 });
+    expect(steps.labelled).toEqual({ ok: true, n: 3 });
     expect(steps.restored).toEqual({ n: 3 });
   });
 });

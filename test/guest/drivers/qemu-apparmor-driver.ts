@@ -1,18 +1,17 @@
 // Runs INSIDE the AppArmor guest (bundled): the whole product pipeline (probeHost → plan → launch
-// → supervise) on a config with lsm = "apparmor". The plan's profiles are loaded when the plan is
-// made (the launcher does not load them itself yet); once QMP answers, QEMU's AppArmor
-// confinement is read from /proc and the VM is stopped with SIGTERM, as a user would.
+// → supervise) on a config with lsm = "apparmor". The launcher loads each process's profile
+// before spawning it; once QMP answers, QEMU's AppArmor confinement and the loaded profiles are
+// read, the VM is stopped with SIGTERM as a user would, and the profiles must be gone after.
 
-import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { loadConfig } from "../../../src/config/load.js";
 import { runVm } from "../../../src/launch/run.js";
 import { createLogger } from "../../../src/log.js";
-import { unloadApparmorProfile } from "../../../src/lsm/apply.js";
+import { apparmorProfileLoaded } from "../../../src/lsm/apply.js";
 
 const [toml, stateDir] = process.argv.slice(2);
 const out = (step: string, data: unknown) => console.log(`RESULT ${JSON.stringify({ step, data })}`);
-const loaded: string[] = [];
+const planned: string[] = [];
 let qemuPid: number | undefined;
 
 const end = await runVm(loadConfig(toml!), {
@@ -23,9 +22,7 @@ const end = await runVm(loadConfig(toml!), {
   qmpTimeoutMs: 60_000,
   onPlan: (plan) => {
     for (const p of plan.processes) {
-      if (!p.lsm.apparmor) continue;
-      execFileSync("apparmor_parser", ["--replace", "--skip-cache"], { input: p.lsm.apparmor.profile });
-      loaded.push(p.lsm.apparmor.profileName);
+      if (p.lsm.apparmor) planned.push(p.lsm.apparmor.profileName);
     }
     out("plan", {
       processes: plan.processes.map((p) => ({ id: p.id, apparmor: p.lsm.apparmor?.profileName })),
@@ -52,4 +49,7 @@ const end = await runVm(loadConfig(toml!), {
   },
 });
 out("end", { reason: end.reason, code: end.code, sigsys: end.sigsys, undoFailures: end.undoFailures.length });
-for (const name of loaded) await unloadApparmorProfile(name);
+// The launcher's undo removed every profile it loaded.
+const left = [];
+for (const name of planned) if (await apparmorProfileLoaded(name)) left.push(name);
+out("profiles-after", { left });

@@ -1,14 +1,14 @@
 // Runs INSIDE the SELinux guest (bundled), as virtd_t (the domain SELinux policy lets start
-// svirt_t): the product pipeline on a config with lsm = "selinux". Before launching, the VM's
-// files get its image label (selinuxRelabels + applySelinuxLabels, the launcher's job to come);
-// once QMP answers, QEMU's context is read from /proc, then the VM is stopped and labels restored.
+// svirt_t): the product pipeline on a config with lsm = "selinux". The launcher labels the VM's
+// files before it starts a process; once QMP answers, QEMU's context and the files' labels are
+// read, then the VM is stopped, and every label must be back to what it was before the run.
 
 import { readdirSync, readFileSync } from "node:fs";
 import { loadConfig } from "../../../src/config/load.js";
 import { probeHost } from "../../../src/host/probe.js";
 import { runVm } from "../../../src/launch/run.js";
 import { createLogger } from "../../../src/log.js";
-import { applySelinuxLabels, restoreSelinuxLabels } from "../../../src/lsm/apply.js";
+import { currentSelinuxLabels } from "../../../src/lsm/apply.js";
 import { selinuxRelabels } from "../../../src/lsm/selinux.js";
 import { plan } from "../../../src/plan/plan.js";
 import { loadFragments } from "../../../src/seccomp/fragments.js";
@@ -17,7 +17,7 @@ const [toml, stateDir] = process.argv.slice(2);
 const out = (step: string, data: unknown) => console.log(`RESULT ${JSON.stringify({ step, data })}`);
 const config = loadConfig(toml!);
 
-// The same plan runVm will make (plan is pure): label what it says before the launch.
+// The same plan runVm will make (plan is pure): what it will label, and the labels before.
 const p = plan(
   { ...config, jail: { ...config.jail, state_dir: stateDir! } },
   await probeHost(config),
@@ -26,7 +26,8 @@ const p = plan(
 const relabels = p.processes.flatMap((proc) =>
   proc.lsm.selinux ? selinuxRelabels(proc, proc.lsm.selinux) : [],
 );
-const previous = await applySelinuxLabels(relabels);
+const before = await currentSelinuxLabels(relabels.map((r) => r.path));
+let during: Array<{ path: string; context: string }> = [];
 out("plan", {
   processes: p.processes.map((x) => ({ id: x.id, selinux: x.lsm.selinux?.processLabel })),
   relabels: relabels.map((r) => `${r.path}=${r.context}`),
@@ -51,9 +52,15 @@ const end = await runVm(config, {
       })
       .filter((x) => x && /^(qemu-system|virtiofsd|qemu-storage)/.test(x.comm));
     out("ready", { ms, labels });
-    process.kill(process.pid, "SIGTERM");
+    void currentSelinuxLabels(relabels.map((r) => r.path)).then((l) => {
+      during = l;
+      process.kill(process.pid, "SIGTERM");
+    });
   },
 });
 out("end", { reason: end.reason, code: end.code, sigsys: end.sigsys, undoFailures: end.undoFailures.length });
-await restoreSelinuxLabels(previous);
-out("restored", { n: previous.length });
+const after = await currentSelinuxLabels(relabels.map((r) => r.path));
+// While QEMU ran, each file had the label the plan gave it (the launcher's doing).
+out("labelled", { ok: relabels.every((r, i) => during[i]?.context === r.context), n: during.length });
+// After the run the launcher's undo put every label back.
+out("restored", { n: after.filter((a, i) => a.context === before[i]?.context).length });
