@@ -94,6 +94,10 @@ export function spawnJailed(spec: HelperSpec, options: SpawnJailedOptions = {}):
   const stdio = [...(options.stdio ?? ["ignore", "inherit", "inherit"]), "pipe", "pipe", ...slots.keys()];
   const child: ChildProcess = spawn(bin, ["--spec-fd", String(SPEC_FD), "--status-fd", String(STATUS_FD)], {
     stdio: stdio as Array<"pipe" | "ignore" | "inherit" | number>,
+    // A session of its own (setsid): a terminal's Ctrl-C (SIGINT to the foreground process
+    // group) must reach only the launcher, which stops the VM gracefully, not QEMU, which would
+    // die at once. The jail still dies with the launcher (the helper's parent-death signal).
+    detached: true,
   });
   const t0 = performance.now();
   const events: StatusEvent[] = [];
