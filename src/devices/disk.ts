@@ -38,11 +38,17 @@ function ioUringWarning(d: DiskConfig, item: string) {
     : [];
 }
 
-function qemuDisk(d: DiskConfig, item: string): Contribution {
+/** An image opened by the launcher, pinned to the file the host probe saw (see FileIdentity). */
+function imageSource(ctx: CatalogueContext, path: string, write: boolean): FdRequest["source"] {
+  const identity = ctx.host.images[path]?.identity;
+  return identity ? { kind: "file", path, write, identity } : { kind: "file", path, write };
+}
+
+function qemuDisk(ctx: CatalogueContext, d: DiskConfig, item: string): Contribution {
   const fds: FdRequest[] = [
     {
       key: imageKey(d.path),
-      source: { kind: "file", path: d.path, write: !d.readonly },
+      source: imageSource(ctx, d.path, !d.readonly),
       need: need(item, `disk image (${d.readonly ? "read-only" : "read-write"}, ${d.format})`),
       fdset: true,
     },
@@ -50,7 +56,7 @@ function qemuDisk(d: DiskConfig, item: string): Contribution {
   d.backing.forEach((b, i) => {
     fds.push({
       key: imageKey(b.path),
-      source: { kind: "file", path: b.path, write: false },
+      source: imageSource(ctx, b.path, false),
       need: need(`${item}.backing[${i}]`, `backing image of ${d.id} (read-only, ${b.format})`),
       fdset: true,
     });
@@ -253,7 +259,7 @@ function vhostUserDisk(ctx: CatalogueContext, d: DiskConfig, item: string): Cont
 function contribute(ctx: CatalogueContext): Contribution[] {
   return ctx.config.disk.flatMap((d, i) => {
     const item = `disk[${i}]`;
-    return d.backend === "vhost-user" ? vhostUserDisk(ctx, d, item) : [qemuDisk(d, item)];
+    return d.backend === "vhost-user" ? vhostUserDisk(ctx, d, item) : [qemuDisk(ctx, d, item)];
   });
 }
 

@@ -40,6 +40,7 @@ export async function probeImage(path: string, key?: string): Promise<ImageFacts
   }
   try {
     const st = await fh.stat();
+    const id = await fh.stat({ bigint: true });
     if (!st.isFile() && !st.isBlockDevice()) {
       throw new QemuJailError(
         "HOST_IMAGE_NOT_FILE",
@@ -62,6 +63,7 @@ export async function probeImage(path: string, key?: string): Promise<ImageFacts
       gid: st.gid,
       mode: st.mode & 0o7777,
       realPath: await realpath(path),
+      identity: { dev: id.dev.toString(), ino: id.ino.toString(), type: st.isFile() ? "file" : "block" },
     };
     if (h.virtualSize !== undefined) facts.virtualSize = h.virtualSize;
     if (h.backingOffset !== undefined && h.backingSize !== undefined && h.backingSize <= 4096) {

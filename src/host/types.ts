@@ -106,6 +106,18 @@ export interface ImageFacts {
   virtualSize?: number;
   /** Symlinks resolved. */
   realPath?: string;
+  /**
+   * Which file was probed (st_dev, st_ino as decimal strings, exact beyond 2^53) and its type:
+   * the launcher opens the image later and refuses it if it is no longer this very file.
+   */
+  identity?: FileIdentity;
+}
+
+/** A file's identity, to detect a swap between probing and opening it. */
+export interface FileIdentity {
+  dev: string;
+  ino: string;
+  type: "file" | "block";
 }
 
 /**

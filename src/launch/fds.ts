@@ -11,11 +11,20 @@
 //   handed-over socket).
 
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, copyFileSync, openSync, renameSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import { dirname, join } from "node:path";
 import { QemuJailError } from "../errors.js";
-import type { PassedFd, ProcessPlan } from "../plan/types.js";
+import type { FdSource, PassedFd, ProcessPlan } from "../plan/types.js";
 import { attachTap } from "./net.js";
 
 /** A file descriptor opened in the launcher, and how to let go of it once the child has its copy. */
@@ -109,9 +118,9 @@ export function connectUnix(path: string): Promise<OpenedFd> {
   });
 }
 
-function openFile(path: string, flags: number, need: PassedFd["need"]): number {
+function openFile(path: string, flags: number, need: PassedFd["need"], mode?: number): number {
   try {
-    return openSync(path, flags);
+    return openSync(path, flags, mode);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new QemuJailError("FD_OPEN", `failed to open ${path}: ${err.code ?? err.message}`, {
@@ -119,6 +128,63 @@ function openFile(path: string, flags: number, need: PassedFd["need"]): number {
       location: { key: need.item },
       cause: e,
     });
+  }
+}
+
+/**
+ * Opens a file the jail gets as an fd. The launcher runs as root, and these paths come from the
+ * config, so a path swapped after checking must not hand the guest some other host file:
+ * - with an `identity` (images: what the host probe saw), the opened fd must be that very file
+ *   (st_dev, st_ino, type), whatever happened to the path or its parent dirs since;
+ * - without one (the serial log, the OVMF vars copy), the last component is not followed
+ *   (O_NOFOLLOW) and only a regular file is accepted; a log created here is private (0600).
+ */
+function openChecked(s: Extract<FdSource, { kind: "file" }>, need: PassedFd["need"]): number {
+  let flags = (s.write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NOCTTY;
+  if (s.append) flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOCTTY;
+  if (!s.identity) flags |= constants.O_NOFOLLOW;
+  const fd = openFile(s.path, flags, need, 0o600);
+  const st = fstatSync(fd, { bigint: true });
+  const type = st.isFile() ? "file" : st.isBlockDevice() ? "block" : "other";
+  const want = s.identity ?? { type: "file" as const };
+  const same =
+    type === want.type &&
+    (!s.identity || (st.dev.toString() === s.identity.dev && st.ino.toString() === s.identity.ino));
+  if (!same) {
+    closeSync(fd);
+    throw new QemuJailError(
+      "FD_FILE_CHANGED",
+      s.identity
+        ? `refusing ${s.path}: it is no longer the file that was checked (replaced since the host probe)`
+        : `refusing ${s.path}: not a regular file`,
+      {
+        exit: "jail",
+        location: { key: need.item },
+        hint: "something replaced or redirected the path while the VM was being set up; check who can write its directory",
+      },
+    );
+  }
+  return fd;
+}
+
+/** Copies `from` (not followed if a symlink) to a new private file `to` (never over an existing one). */
+function copyNoFollow(from: string, to: string, need: PassedFd["need"]): void {
+  const src = openChecked({ kind: "file", path: from, write: false }, need);
+  try {
+    const data = readFileSync(src);
+    const dst = openFile(
+      to,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      need,
+      0o600,
+    );
+    try {
+      writeFileSync(dst, data);
+    } finally {
+      closeSync(dst);
+    }
+  } finally {
+    closeSync(src);
   }
 }
 
@@ -133,11 +199,16 @@ export function openFds(proc: ProcessPlan, taps: Map<string, number> = new Map()
       const s = p.source;
       switch (s.kind) {
         case "file": {
-          if (s.copyOf) copyFileSync(s.copyOf, s.path, constants.COPYFILE_EXCL);
-          let flags = s.write ? constants.O_RDWR : constants.O_RDONLY;
-          if (s.append) flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND;
-          const fd = openFile(s.path, flags, p.need);
-          opened.push({ target: p.fd, fd, created: s.copyOf ? [s.path] : [], close: () => closeSync(fd) });
+          const created = s.copyOf ? [s.path] : [];
+          if (s.copyOf) copyNoFollow(s.copyOf, s.path, p.need);
+          let fd: number;
+          try {
+            fd = openChecked(s, p.need);
+          } catch (e) {
+            if (s.copyOf) rmSync(s.path, { force: true }); // the copy made just above
+            throw e;
+          }
+          opened.push({ target: p.fd, fd, created, close: () => closeSync(fd) });
           break;
         }
         case "listen-unix": {

@@ -5,6 +5,7 @@
 // shared by the planner, the launcher, audits and the CLI. Change it deliberately.
 
 import type { Arch } from "../config/types.js";
+import type { FileIdentity } from "../host/types.js";
 import type { Policy } from "../seccomp/types.js";
 
 /** Why something is in the plan: the config item (a key path such as "disk[0]" / "vm.accel") and a reason. */
@@ -37,7 +38,19 @@ export interface DeviceNode {
 /** A file descriptor the launcher opens before jailing and passes at a fixed number. */
 export type FdSource =
   /** `copyOf`: the launcher first creates `path` as a copy of that file (e.g. OVMF vars from the template). */
-  | { kind: "file"; path: string; write: boolean; copyOf?: string; append?: boolean }
+  /**
+   * `identity`: the file the host probe saw; the launcher refuses an fd that is not this very
+   * file (a swap between planning and opening). Without it, the launcher opens `path` with
+   * O_NOFOLLOW and accepts only a regular file.
+   */
+  | {
+      kind: "file";
+      path: string;
+      write: boolean;
+      copyOf?: string;
+      append?: boolean;
+      identity?: FileIdentity;
+    }
   /**
    * A unix socket the launcher binds and listens on. `blocking`: the consumer accept()s in blocking
    * mode (C virtiofsd exits on EAGAIN), so the fd must be passed without O_NONBLOCK.
