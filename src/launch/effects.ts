@@ -2,7 +2,7 @@
 // does `gc` for a launcher that was killed, so both paths undo the same way. Every undo is
 // idempotent: undoing an effect that never happened (only its intent was recorded) is a no-op.
 
-import { chownSync, lstatSync, rmSync } from "node:fs";
+import { closeSync, constants, fchownSync, fstatSync, openSync, rmSync } from "node:fs";
 import { restoreSelinuxLabels, unloadApparmorProfile } from "../lsm/apply.js";
 import type { CgroupDriver } from "./launch.js";
 import { deleteTap } from "./net.js";
@@ -20,10 +20,17 @@ export async function undoEffect(effect: Effect, ctx: { cgroups?: CgroupDriver }
       await deleteTap(effect.name, effect.netns);
       return;
     case "chown": {
-      const st = statOrUndefined(effect.path);
-      // Restore only what we changed: if someone else changed the owner since, leave it.
-      if (st && st.uid === effect.uid && st.gid === effect.gid)
-        chownSync(effect.path, effect.origUid, effect.origGid);
+      // As when it was changed: one open not following a symlink, then fstat and fchown on that
+      // fd. Restore only what we changed: if someone else changed the owner since, leave it.
+      const fd = openNoFollow(effect.path);
+      if (fd === undefined) return;
+      try {
+        const st = fstatSync(fd);
+        if ((st.isFile() || st.isDirectory()) && st.uid === effect.uid && st.gid === effect.gid)
+          fchownSync(fd, effect.origUid, effect.origGid);
+      } finally {
+        closeSync(fd);
+      }
       return;
     }
     case "cgroup":
@@ -50,10 +57,13 @@ export async function undoEffect(effect: Effect, ctx: { cgroups?: CgroupDriver }
   }
 }
 
-function statOrUndefined(path: string) {
+function openNoFollow(path: string): number | undefined {
   try {
-    return lstatSync(path);
+    return openSync(
+      path,
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOCTTY | constants.O_NONBLOCK,
+    );
   } catch {
-    return undefined;
+    return undefined; // gone, or now a symlink: nothing of ours to restore there
   }
 }

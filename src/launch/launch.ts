@@ -6,10 +6,12 @@
 
 import {
   chmodSync,
-  chownSync,
   closeSync,
-  lstatSync,
+  constants,
+  fchownSync,
+  fstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   rmdirSync,
   rmSync,
@@ -251,24 +253,21 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
     // 7. Ownership: give rw images to the VM's uid where it needs them; the original owner is
     //    recorded in the effect itself, before the change, so gc can restore it.
     for (const o of plan.ownership) {
-      const st = lstatSync(o.path);
-      if (!st.isFile() && !st.isDirectory()) {
-        throw new QemuJailError(
-          "CHOWN_NOT_FILE",
-          `refusing to change the owner of ${o.path}: not a regular file or dir`,
-          {
-            exit: "jail",
-            location: { key: o.need.item },
-          },
+      // One open, then everything on that fd: the path is not followed (O_NOFOLLOW) and cannot
+      // be swapped between the check and the chown (security review F3).
+      const fd = openOwned(o.path, o.need.item);
+      try {
+        const st = fstatSync(fd);
+        await step(`chown ${o.path}`, () =>
+          effect(
+            { kind: "chown", path: o.path, uid: o.uid, gid: o.gid, origUid: st.uid, origGid: st.gid },
+            `chown ${o.path}`,
+            () => fchownSync(fd, o.uid, o.gid),
+          ),
         );
+      } finally {
+        closeSync(fd);
       }
-      await step(`chown ${o.path}`, () =>
-        effect(
-          { kind: "chown", path: o.path, uid: o.uid, gid: o.gid, origUid: st.uid, origGid: st.gid },
-          `chown ${o.path}`,
-          () => chownSync(o.path, o.uid, o.gid),
-        ),
-      );
     }
 
     // 7b. LSM: each process's AppArmor profile is loaded, and the VM's files get their SELinux
@@ -510,4 +509,34 @@ function selinuxRelabelsOf(plan: JailPlan): Relabel[] {
     }
   }
   return [...byPath.values()];
+}
+
+/** Opens a file or dir whose owner the launch changes: not through a symlink, nothing else. */
+function openOwned(path: string, item: string): number {
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOCTTY | constants.O_NONBLOCK,
+    );
+  } catch (e) {
+    throw new QemuJailError(
+      "CHOWN_OPEN",
+      `refusing to change the owner of ${path}: ${(e as NodeJS.ErrnoException).code}`,
+      { exit: "jail", location: { key: item }, cause: e, hint: "give the image's own path, not a symlink" },
+    );
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile() && !st.isDirectory()) {
+    closeSync(fd);
+    throw new QemuJailError(
+      "CHOWN_NOT_FILE",
+      `refusing to change the owner of ${path}: not a regular file or dir`,
+      {
+        exit: "jail",
+        location: { key: item },
+      },
+    );
+  }
+  return fd;
 }

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { probeImage } from "../../../src/host/images.js";
+import { undoEffect } from "../../../src/launch/effects.js";
 import { openFds } from "../../../src/launch/fds.js";
 import type { FdSource, ProcessPlan } from "../../../src/plan/types.js";
 
@@ -71,5 +72,26 @@ describe("files opened for a jail", () => {
     const source: FdSource = { kind: "file", path: copy, write: true, copyOf: tmpl };
     expect(() => openFds(procWith(source))).toThrow(expect.objectContaining({ exit: "jail" }));
     expect(() => statSync(copy)).toThrow();
+  });
+});
+
+describe("ownership changes", () => {
+  it("undo never follows a symlink swapped in for the image (security review F3)", async () => {
+    const img = join(dir, "owned.raw");
+    const victim = join(dir, "victim");
+    writeFileSync(victim, "root's file");
+    // The launch gave the image to uid 4242; then the image was replaced by a symlink to a
+    // root-owned file that happens to carry the same owner the undo looks for.
+    symlinkSync(victim, img);
+    const { chownSync } = await import("node:fs");
+    chownSync(victim, 4242, 4242);
+    await undoEffect({ kind: "chown", path: img, uid: 4242, gid: 4242, origUid: 0, origGid: 0 });
+    expect(statSync(victim).uid).toBe(4242); // untouched: the symlink was not followed
+    // The real file (not a symlink) is restored.
+    rmSync(img);
+    writeFileSync(img, "");
+    chownSync(img, 4242, 4242);
+    await undoEffect({ kind: "chown", path: img, uid: 4242, gid: 4242, origUid: 0, origGid: 0 });
+    expect(statSync(img).uid).toBe(0);
   });
 });
