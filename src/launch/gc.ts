@@ -3,7 +3,7 @@
 // For every other state dir, gc takes the VM's lock itself (so a new launch of that VM waits
 // for it), undoes the recorded effects newest first, and removes the state dir.
 
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
@@ -12,7 +12,7 @@ import type { CgroupDriver } from "./launch.js";
 import { rmdirIfEmpty } from "./launch.js";
 import { acquireLock, releaseLock } from "./lock.js";
 import { readRecord } from "./record.js";
-import { idClaimPath, listVms } from "./state.js";
+import { idClaimPath, listVms, untrusted } from "./state.js";
 
 /** What gc did for one VM. */
 export interface GcResult {
@@ -40,6 +40,13 @@ function describe(e: { kind: string } & Record<string, unknown>): string {
 export async function gc(stateRoot: string, opts: GcOptions = {}): Promise<GcResult[]> {
   const log = opts.log ?? silentLogger();
   const results: GcResult[] = [];
+  // A record says what to chown, remove and kill: never act on one that someone other than the
+  // launcher's user could have written (listVms skips such VM dirs too).
+  const why = existsSync(stateRoot) ? untrusted(stateRoot) : undefined;
+  if (why) {
+    log.error({ stateRoot, why }, "state root not trusted: nothing cleaned");
+    return results;
+  }
   for (const vm of listVms(stateRoot)) {
     if (opts.name && vm.name !== opts.name) continue;
     if (vm.running) {

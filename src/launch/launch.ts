@@ -41,7 +41,7 @@ import { processStartTime } from "./proc.js";
 import { type Effect, type LaunchRecord, Recorder } from "./record.js";
 import { findSeccompAudit, type SigsysReport, sigsysReport } from "./sigsys.js";
 import type { JailedProcess, Spawner } from "./spawn.js";
-import { claimIds, DEFAULT_STATE_ROOT } from "./state.js";
+import { claimIds, DEFAULT_STATE_ROOT, ensureTrustedDir } from "./state.js";
 import { UndoStack } from "./undo.js";
 
 /** Creates and removes a VM's cgroups (HOST's src/launch/cgroup.ts behind a small interface). */
@@ -155,9 +155,10 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
     //    the LAST undo, after the lock is released (see 2), and only when empty, so it can never
     //    delete the lock of a launcher that took over meanwhile.
     step("state-dir", () => {
-      mkdirSync(stateRoot, { recursive: true, mode: 0o755 });
+      ensureTrustedDir(stateRoot, 0o755);
       mkdirSync(stateDir, { recursive: true, mode: 0o750 });
       chmodSync(stateDir, 0o750);
+      ensureTrustedDir(stateDir, 0o750);
     });
     undo.push("state-dir", () => rmdirIfEmpty(stateDir));
 

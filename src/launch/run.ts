@@ -2,7 +2,6 @@
 // probeHost → loadFragments → plan → launch → supervise. Signals: SIGINT/SIGTERM during setup
 // abort the launch (everything done so far is undone); once the VM runs they stop it gracefully.
 
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { VmConfig } from "../config/types.js";
 import type { HostFacts } from "../host/types.js";
@@ -11,6 +10,7 @@ import type { JailPlan } from "../plan/types.js";
 import type { FragmentSet } from "../seccomp/types.js";
 import { type LaunchedVm, launch } from "./launch.js";
 import type { Spawner } from "./spawn.js";
+import { ensureTrustedDir } from "./state.js";
 import { type SuperviseOptions, supervise, type VmExit } from "./supervise.js";
 
 /** Options of runVm. */
@@ -63,7 +63,7 @@ export async function runVm(config: VmConfig, opts: RunOptions): Promise<RunResu
       ]);
     // Probe answers (QEMU --version, ELF closures) are cached in the state root, validated by
     // the stamps of the files they came from: a launch pays the full probe once per host change.
-    mkdirSync(cfg.jail.state_dir, { recursive: true, mode: 0o755 });
+    ensureTrustedDir(cfg.jail.state_dir, 0o755);
     host = await probeHost(cfg, { cacheFile: join(cfg.jail.state_dir, ".host-probe.json") });
     log.debug({ ms: Number((performance.now() - t).toFixed(1)) }, "host probed");
     const fragments: FragmentSet = opts.fragments ?? loadFragments();

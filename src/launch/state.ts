@@ -4,6 +4,7 @@
 import {
   closeSync,
   constants,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -12,6 +13,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { QemuJailError } from "../errors.js";
 import type { JailPlan } from "../plan/types.js";
 import { readLock } from "./lock.js";
 import { type LaunchRecord, readRecord } from "./record.js";
@@ -31,13 +33,44 @@ export interface VmState {
   record?: LaunchRecord;
 }
 
+/**
+ * Creates (if needed) and checks a state dir the launcher and `gc` will trust: records in it
+ * say what gc chowns, removes and kills, and the probe cache says what goes into jails. So it
+ * must be a real directory (not a symlink), owned by the launcher's user, and writable by no one
+ * else (security review F4). Throws a "state" error otherwise.
+ */
+export function ensureTrustedDir(path: string, mode: number): void {
+  mkdirSync(path, { recursive: true, mode });
+  const why = untrusted(path);
+  if (why) {
+    throw new QemuJailError("STATE_DIR_UNTRUSTED", `refusing state dir ${path}: ${why}`, {
+      exit: "state",
+      hint: "use a state dir owned by the launcher's user and writable only by it (jail.state_dir or --state-dir)",
+    });
+  }
+}
+
+/** Why `path` cannot be trusted as state, or undefined. */
+export function untrusted(path: string): string | undefined {
+  const st = lstatSync(path);
+  const uid = process.geteuid?.() ?? 0;
+  if (st.isSymbolicLink()) return "it is a symlink";
+  if (!st.isDirectory()) return "not a directory";
+  if (st.uid !== uid) return `owned by uid ${st.uid}, not ${uid}`;
+  if (st.mode & 0o022) return `writable by group or others (mode ${(st.mode & 0o7777).toString(8)})`;
+  return undefined;
+}
+
 /** Lists VM state dirs under `stateRoot` with their lock and record. */
 export function listVms(stateRoot: string): VmState[] {
   let names: string[];
   try {
+    // Nothing is read from a state root someone else could have written.
+    if (untrusted(stateRoot)) return [];
     names = readdirSync(stateRoot, { withFileTypes: true })
       .filter((d) => d.isDirectory() && NAME.test(d.name))
       .map((d) => d.name)
+      .filter((name) => !untrusted(join(stateRoot, name)))
       .sort();
   } catch {
     return [];
