@@ -38,7 +38,7 @@ import { acquireLock, releaseLock } from "./lock.js";
 import { createTap } from "./net.js";
 import type { ProcessIdentity } from "./proc.js";
 import { processStartTime } from "./proc.js";
-import { type Effect, type LaunchRecord, Recorder } from "./record.js";
+import { type Effect, type LaunchRecord, PLAN_FILE, RECORD_FILE, Recorder } from "./record.js";
 import { findSeccompAudit, type SigsysReport, sigsysReport } from "./sigsys.js";
 import type { JailedProcess, Spawner } from "./spawn.js";
 import { claimIds, DEFAULT_STATE_ROOT, ensureTrustedDir } from "./state.js";
@@ -167,8 +167,10 @@ export async function launch(inputPlan: JailPlan, opts: LaunchOptions): Promise<
     const owner = lock;
     undo.push("lock", () => {
       // Everything but the lock first, then the lock itself: from here another launch may start.
+      // If an undo failed, the record and plan stay: they are what `qemu-jail gc` finishes from.
+      const keep = new Set(["lock", ...(undo.failedCount > 0 ? [RECORD_FILE, PLAN_FILE] : [])]);
       for (const e of readdirSync(stateDir))
-        if (e !== "lock") rmSync(join(stateDir, e), { recursive: true, force: true });
+        if (!keep.has(e)) rmSync(join(stateDir, e), { recursive: true, force: true });
       releaseLock(stateDir, owner);
     });
 

@@ -3,7 +3,7 @@
 // names another process) is stale and may be taken over, but only through the same O_EXCL
 // create after removing it, so two takers still cannot both win.
 
-import { closeSync, constants, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, linkSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { QemuJailError } from "../errors.js";
 import { isAlive, type ProcessIdentity, selfIdentity } from "./proc.js";
@@ -31,24 +31,31 @@ export function readLock(stateDir: string, procRoot = "/proc"): LockInfo | undef
 }
 
 function createExclusive(path: string, id: ProcessIdentity): boolean {
-  let fd: number;
-  try {
-    // O_NOFOLLOW: a symlink planted at the lock path is refused, never followed.
-    fd = openSync(
-      path,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o644,
-    );
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw e;
-  }
+  // The content is written to a private temp file first and then linked into place: link() is
+  // atomic and fails on an existing path, so a lock file never exists empty or half-written (an
+  // empty lock read by a rival would look stale and be taken over: two launchers, one VM).
+  const tmp = `${path}.${id.pid}.${id.startTime}.tmp`;
+  rmSync(tmp, { force: true });
+  // O_NOFOLLOW|O_EXCL: a symlink planted at the temp path is refused, never followed.
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o644,
+  );
   try {
     writeSync(fd, `${id.pid} ${id.startTime}\n`);
   } finally {
     closeSync(fd);
   }
-  return true;
+  try {
+    linkSync(tmp, path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 /**

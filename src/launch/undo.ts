@@ -19,6 +19,12 @@ export interface UndoEntry {
 export class UndoStack {
   readonly #entries: UndoEntry[] = [];
   #unwound = false;
+  #failed = 0;
+
+  /** How many undos have failed so far in this unwind (a later undo may keep what gc needs). */
+  get failedCount(): number {
+    return this.#failed;
+  }
 
   /** Registers the undo of an effect that has just succeeded. */
   push(name: string, run: () => void | Promise<void>): void {
@@ -49,6 +55,7 @@ export class UndoStack {
         onStep?.(entry.name);
       } catch (error) {
         failures.push({ name: entry.name, error });
+        this.#failed++;
         onStep?.(entry.name, error);
       }
     }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -29,6 +29,13 @@ describe("state lock", () => {
     expect(readLock(dir)).toBeDefined();
     releaseLock(dir, me);
     expect(readLock(dir)).toBeUndefined();
+  });
+
+  it("never exists empty: the content is linked into place whole, and no temp file stays", () => {
+    // A rival reading an empty lock would take it for stale and take it over (review F10).
+    acquireLock(dir, "vm");
+    expect(readFileSync(join(dir, "lock"), "utf8")).toMatch(/^\d+ \d+\n$/);
+    expect(readdirSync(dir)).toEqual(["lock"]);
   });
 
   it.each([

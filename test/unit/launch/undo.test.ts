@@ -20,4 +20,17 @@ describe("UndoStack", () => {
     expect(await u.unwind()).toEqual([]);
     expect(() => u.push("d", () => undefined)).toThrow(/already unwound/);
   });
+
+  it("tells a later undo that an earlier one failed (so the record stays for gc)", async () => {
+    const u = new UndoStack();
+    const seen: number[] = [];
+    u.push("lock", () => {
+      seen.push(u.failedCount);
+    });
+    u.push("cgroup", () => {
+      throw new Error("EBUSY");
+    });
+    await u.unwind();
+    expect(seen).toEqual([1]);
+  });
 });
