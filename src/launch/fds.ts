@@ -26,6 +26,7 @@ import { dirname, join } from "node:path";
 import { QemuJailError } from "../errors.js";
 import type { FdSource, PassedFd, ProcessPlan } from "../plan/types.js";
 import { attachTap } from "./net.js";
+import { systemTool } from "./tools.js";
 
 /** A file descriptor opened in the launcher, and how to let go of it once the child has its copy. */
 export interface OpenedFd {
@@ -79,7 +80,7 @@ export function setBlocking(fds: number[]): void {
   const script =
     "use Fcntl; for my $n (3 .. 2 + $ARGV[0]) { open(my $fh, '+<&=', $n) or die \"fd $n: $!\\n\"; " +
     'my $f = fcntl($fh, F_GETFL, 0) or die "F_GETFL: $!\\n"; fcntl($fh, F_SETFL, $f & ~O_NONBLOCK) or die "F_SETFL: $!\\n"; }';
-  const r = spawnSync("perl", ["-e", script, String(fds.length)], {
+  const r = spawnSync(systemTool("perl"), ["-e", script, String(fds.length)], {
     stdio: ["ignore", "ignore", "pipe", ...fds],
     encoding: "utf8",
   });

@@ -15,11 +15,12 @@ import { closeSync, constants, openSync } from "node:fs";
 import { promisify } from "node:util";
 import { QemuJailError } from "../errors.js";
 import type { TapPlan } from "../plan/types.js";
+import { systemTool } from "./tools.js";
 
 const run = promisify(execFile);
 
 function ip(netns: string | undefined, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run("ip", netns ? ["-n", netns, ...args] : args);
+  return run(systemTool("ip"), netns ? ["-n", netns, ...args] : args);
 }
 
 /** True when interface `name` exists (in `netns`, or the launcher's own network namespace). */
@@ -43,7 +44,7 @@ export function attachTap(name: string): number {
   const script =
     'open(my $fh, "+<&=", 3) or die "fd 3: $!\\n"; ' +
     `ioctl($fh, ${TUNSETIFF}, pack("Z16 s", $ARGV[0], ${IFF_TAP | IFF_NO_PI | IFF_VNET_HDR})) or die "TUNSETIFF: $!\\n";`;
-  const r = spawnSync("perl", ["-e", script, name], {
+  const r = spawnSync(systemTool("perl"), ["-e", script, name], {
     stdio: ["ignore", "ignore", "pipe", fd],
     encoding: "utf8",
   });

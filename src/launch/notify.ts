@@ -7,6 +7,7 @@
 // Without NOTIFY_SOCKET this does nothing.
 
 import { execFile } from "node:child_process";
+import { systemTool } from "./tools.js";
 
 /** Sends READY=1 (and MAINPID) to systemd when running under Type=notify; resolves to whether it was sent. */
 export function notifyReady(status?: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
@@ -14,7 +15,7 @@ export function notifyReady(status?: string, env: NodeJS.ProcessEnv = process.en
   const args = ["--no-block", "--ready", `--pid=${process.pid}`];
   if (status) args.push(`--status=${status}`);
   return new Promise((resolve) => {
-    execFile("systemd-notify", args, { env, timeout: 5000 }, (err) => resolve(!err));
+    execFile(systemTool("systemd-notify"), args, { env, timeout: 5000 }, (err) => resolve(!err));
   });
 }
 
@@ -22,6 +23,8 @@ export function notifyReady(status?: string, env: NodeJS.ProcessEnv = process.en
 export function notifyStopping(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (!env.NOTIFY_SOCKET) return Promise.resolve(false);
   return new Promise((resolve) => {
-    execFile("systemd-notify", ["--no-block", "STOPPING=1"], { env, timeout: 5000 }, (err) => resolve(!err));
+    execFile(systemTool("systemd-notify"), ["--no-block", "STOPPING=1"], { env, timeout: 5000 }, (err) =>
+      resolve(!err),
+    );
   });
 }

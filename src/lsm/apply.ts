@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { QemuJailError } from "../errors.js";
+import { systemTool } from "../launch/tools.js";
 import type { AppArmorProfile } from "./apparmor.js";
 import type { Relabel } from "./selinux.js";
 
@@ -27,7 +28,7 @@ export async function loadApparmorProfile(
   aa: AppArmorProfile,
   opts: AppArmorApplyOptions = {},
 ): Promise<void> {
-  const child = spawn(opts.parser ?? "apparmor_parser", ["--replace", "--skip-cache"], {
+  const child = spawn(opts.parser ?? systemTool("apparmor_parser"), ["--replace", "--skip-cache"], {
     stdio: ["pipe", "ignore", "pipe"],
   });
   let stderr = "";
@@ -85,12 +86,12 @@ export interface PreviousLabel {
 }
 
 async function labelOf(path: string): Promise<string> {
-  const { stdout } = await run("stat", ["-c", "%C", "--", path]);
+  const { stdout } = await run(systemTool("stat"), ["-c", "%C", "--", path]);
   return stdout.trim();
 }
 
 async function setLabel(path: string, context: string): Promise<void> {
-  await run("chcon", ["--", context, path]);
+  await run(systemTool("chcon"), ["--", context, path]);
 }
 
 /** The current label of each file (what restoreSelinuxLabels needs), read before any change. */
