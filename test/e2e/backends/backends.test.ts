@@ -2,8 +2,9 @@
 // whose two virtiofs shares and two vhost-user-blk disks are served by four backend processes,
 // each in its own jail (virtiofsd per share, qemu-storage-daemon per disk), started before QEMU.
 // 1. The guest mounts both shares: reads the host's marker in each, writes, renames, symlinks and
-//    chowns in the rw share (checked on the host, with the owners the guest gave), and fails to
-//    write in the ro share; it reads the marker of each disk and writes to both (checked on the
+//    chowns in the rw share (checked on the host, with the owners the guest gave), is refused
+//    (EPERM) every setuid/setgid mode there — chmod u+s/g+s, cp -p of a setuid file, mknod -m 4644
+//    (finding F5; the host's files carry no such bit) — and fails to write in the ro share; it reads the marker of each disk and writes to both (checked on the
 //    host after). While it runs, each process is looked at from the host: its own uid, its own
 //    namespaces, its cgroup a sibling of QEMU's under the VM's cgroup, the capabilities its plan
 //    keeps and no others, virtiofsd's RLIMIT_NOFILE, and QEMU's guest RAM a sealed shared memfd.
@@ -13,13 +14,22 @@
 // Two guest boots in all.
 
 import { execFileSync } from "node:child_process";
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VIRTIOFSD_NOFILE } from "../../../src/devices/share.js";
 import { buildGuest } from "../../../src/guest/index.js";
-import { backendsScript, CHOWN_TO, checks, WRITE_OFFSET } from "./guest.js";
+import { backendsScript, CHOWN_TO, checks, EPERM_TEXT, WRITE_OFFSET } from "./guest.js";
 import {
   backendsToml,
   capMask,
@@ -194,6 +204,15 @@ describe("vhost-user backends, each in its own jail", () => {
       "rw-ops": "ok",
       "rw-readback": `QJ-GUEST-FS-${token}`,
       "rw-chown": "ok",
+      // F5: guest root cannot mint setuid/setgid files in the share (virtiofsd's filter answers
+      // EPERM to such modes: chmod → fchmodat, cp -p → openat O_CREAT, mknod → mknodat); a plain
+      // chmod still works.
+      "rw-chmod": "ok",
+      "rw-chmod-suid": expect.stringContaining(EPERM_TEXT),
+      "rw-chmod-sgid": expect.stringContaining(EPERM_TEXT),
+      "rw-setid-mode": "755",
+      "rw-create-suid": expect.stringContaining(EPERM_TEXT),
+      "rw-mknod-suid": expect.stringContaining(EPERM_TEXT),
       "qcow2-marker": `QJ-QCOW2-MARKER-${token}`,
       "raw-marker": `QJ-RAW-MARKER-${token}`,
       "qcow2-write": "ok",
@@ -209,6 +228,14 @@ describe("vhost-user backends, each in its own jail", () => {
     expect({ uid: statSync(made).uid, gid: statSync(made).gid }).toEqual({ uid: 0, gid: 0 });
     expect(readlinkSync(join(f.rw, "link"))).toBe("guest-dir/guest.txt");
     expect(lstatSync(join(f.rw, "chowned.txt"))).toMatchObject({ uid: CHOWN_TO, gid: CHOWN_TO });
+    // F5 on the host's own view (not only the jail's nosuid bind): no setuid/setgid bit anywhere.
+    expect(statSync(join(f.rw, "setid.txt")).mode & 0o7777).toBe(0o755);
+    expect(existsSync(join(f.rw, "suid-copy")), "cp -p of a setuid file created it").toBe(false);
+    expect(existsSync(join(f.rw, "suid-fifo")), "mknod -m 4644 created it").toBe(false);
+    const setid = (readdirSync(f.rw, { recursive: true }) as string[]).filter(
+      (n) => lstatSync(join(f.rw, n)).mode & 0o6000,
+    );
+    expect(setid).toEqual([]);
     expect(readdirSync(f.ro).sort()).toEqual(["marker.txt"]);
     // The disks hold the guest's writes.
     execFileSync("qemu-img", ["convert", "-f", "qcow2", "-O", "raw", f.qcow2, join(f.dir, "q.after")]);

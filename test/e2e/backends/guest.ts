@@ -11,6 +11,8 @@ export const QCOW2_SECTORS = 32768;
 export const RAW_SECTORS = 16384;
 /** uid/gid the guest gives a file in the rw share (virtiofsd serves files as their guest owners). */
 export const CHOWN_TO = 4321;
+/** The guest's error for a mode virtiofsd-rw's filter refuses (EPERM, busybox's wording). */
+export const EPERM_TEXT = "Operation not permitted";
 /** Offset (bytes) where the guest writes into each disk. */
 export const WRITE_OFFSET = 8 * 512;
 
@@ -29,6 +31,13 @@ if mkdir /mnt/rw/guest-dir && mv /mnt/rw/guest.txt /mnt/rw/guest-dir/guest.txt &
 echo "QJ-CHECK rw-readback=$(cat /mnt/rw/link)"
 echo "QJ-CHECK rw-ls=$(ls /mnt/rw | tr '\\n' ' ')"
 if echo owned > /mnt/rw/chowned.txt && chown ${CHOWN_TO}:${CHOWN_TO} /mnt/rw/chowned.txt; then echo "QJ-CHECK rw-chown=ok"; else echo "QJ-CHECK rw-chown=failed"; fi
+if echo setid > /mnt/rw/setid.txt && chmod 755 /mnt/rw/setid.txt; then echo "QJ-CHECK rw-chmod=ok"; else echo "QJ-CHECK rw-chmod=failed"; fi
+echo "QJ-CHECK rw-chmod-suid=$(chmod u+s /mnt/rw/setid.txt 2>&1 && echo succeeded)"
+echo "QJ-CHECK rw-chmod-sgid=$(chmod g+s /mnt/rw/setid.txt 2>&1 && echo succeeded)"
+echo "QJ-CHECK rw-setid-mode=$(stat -c %a /mnt/rw/setid.txt)"
+mkdir -p /tmp && echo x > /tmp/suid && chmod 4755 /tmp/suid
+echo "QJ-CHECK rw-create-suid=$(cp -p /tmp/suid /mnt/rw/suid-copy 2>&1 && echo succeeded)"
+echo "QJ-CHECK rw-mknod-suid=$(mknod -m 4644 /mnt/rw/suid-fifo p 2>&1 && echo succeeded)"
 umount /mnt/ro; umount /mnt/rw
 Q=$(blk ${QCOW2_SECTORS}); R=$(blk ${RAW_SECTORS})
 echo "QJ-CHECK disks=$Q,$R"
