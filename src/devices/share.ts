@@ -19,10 +19,24 @@
 //
 // Residual risk (shown by test/e2e/backends/probe.test.ts): with CAP_SETUID the rw share's
 // virtiofsd can take host uid 0 (lo_change_cred does setresuid(-1, guest uid, -1), and guest root
-// is uid 0), so a guest creates root-owned (even setuid) files in the share; its jail holds only
-// /shared, so nothing else is reachable as root. Mapping guest ids onto the VM's unprivileged id
-// block in a user namespace would remove that, but the helper cannot yet build a root from inside
-// one (measured: move_mount of the root into the 0750 state dir fails EACCES; no mknod there).
+// is uid 0), so a guest creates root-owned files in the share; its jail holds only /shared, so
+// nothing else is reachable as root.
+// Blocked (finding F5, policies/virtiofsd-rw.json; test/e2e/backends/backends.test.ts): minting
+// setuid/setgid files on the host. The jail's nosuid bind protects only virtiofsd's own view, so
+// the rw filter answers EPERM to every guest-chosen mode with S_ISUID, and with S_ISGID except on
+// mkdirat: fchmod, fchmodat (FUSE SETATTR), openat with O_CREAT (CREATE, MKNOD of a regular
+// file), mknodat; mkdirat refuses only S_ISUID. File capabilities cannot be set either: xattrs are
+// off (no `-o xattr` below) and CAP_SETFCAP is dropped. Cost: `chmod g+s` on a directory is
+// refused too (the filter cannot tell a directory from a file); setgid directories still arise by
+// inheritance from a setgid parent.
+// Remaining: a guest can still create world-writable files, and files and directories owned by
+// any uid/gid (guest root chooses, host ids are taken as given), e.g. a root-owned 0777 file a
+// host user may later trust; it can rewrite the contents of a setuid file that already exists
+// in the share and keep its bits (virtiofsd writes with CAP_FSETID unless the guest's request
+// asks it to drop it, FUSE_WRITE_KILL_SUIDGID: the guest decides). The complete fix is an idmapped mount of the share (or guest
+// ids mapped onto the VM's unprivileged id block in a user namespace), so guest root is never
+// host root; the helper cannot yet build a root from inside a user namespace (measured:
+// move_mount of the root into the 0750 state dir fails EACCES; no mknod there).
 
 import type { ShareConfig } from "../config/types.js";
 import { QemuJailError } from "../errors.js";
