@@ -1,10 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { afterAll, describe, expect, it } from "vitest";
 import { helperPath } from "../../src/native/paths.js";
 import { runInGuest } from "../guest-vm/run.js";
+import { bundleDriver } from "./drivers/bundle.js";
 import { JAIL_UID } from "./drivers/jail.js";
 
 // The product path for AppArmor, end to end in a guest with AppArmor on: plan → apparmorProfile →
@@ -17,15 +17,7 @@ describe("AppArmor through the native helper's jail (TCG guest)", () => {
   it("the jailed process reads what the profile allows and is denied a file its root holds but the profile lacks", async () => {
     expect(existsSync(helperPath()), "native helper not built (npm run build)").toBe(true);
     const bundle = join(dir, "driver.mjs");
-    await build({
-      entryPoints: [join(import.meta.dirname, "drivers/apparmor-jail-driver.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: bundle,
-      logLevel: "silent",
-    });
+    await bundleDriver("apparmor-jail-driver.ts", bundle);
     const r = await runInGuest(
       [
         "mount -t securityfs securityfs /sys/kernel/security",

@@ -1,9 +1,9 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildGuest } from "../../src/guest/index.js";
 import { runInGuest } from "../guest-vm/run.js";
+import { bundleDriver } from "./drivers/bundle.js";
 
 // Real QEMU and virtiofsd under the AppArmor profiles the plan derived for them, launched by the
 // real launcher in a guest with AppArmor on (nested TCG). Zero DENIED lines is the claim.
@@ -16,19 +16,7 @@ describe("QEMU confined by its generated AppArmor profile (TCG guest, nested QEM
   afterAll(() => rmSync(bundle, { force: true }));
 
   it("starts, answers QMP under enforce mode, stops on SIGTERM, without a single denial", async () => {
-    await build({
-      entryPoints: [join(import.meta.dirname, "drivers/qemu-apparmor-driver.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: bundle,
-      logLevel: "silent",
-      // pino is CommonJS and requires node built-ins: give the ESM bundle a require().
-      banner: {
-        js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
-      },
-    });
+    await bundleDriver("qemu-apparmor-driver.ts", bundle);
     // The nested guest is never expected to finish booting: the kernel only has to be loadable.
     const g = buildGuest({ uncompressedKernel: false });
     const toml = `[vm]

@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, realpathSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildGuest } from "../../src/guest/index.js";
 import { runInGuest } from "../guest-vm/run.js";
+import { bundleDriver } from "./drivers/bundle.js";
 
 // Real QEMU launched by the real launcher with lsm = "selinux", in an SELinux guest: the helper's
 // selinux-exec step makes it svirt_t with the VM's MCS pair, it answers QMP, labels are restored.
@@ -51,18 +51,7 @@ describe("QEMU as svirt_t with its MCS pair (SELinux guest, nested QEMU)", () =>
   afterAll(() => rmSync(bundle, { force: true }));
 
   it("launches under the plan's label and answers QMP", async () => {
-    await build({
-      entryPoints: [join(import.meta.dirname, "drivers/qemu-selinux-driver.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: bundle,
-      logLevel: "silent",
-      banner: {
-        js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
-      },
-    });
+    await bundleDriver("qemu-selinux-driver.ts", bundle);
     const g = buildGuest({ uncompressedKernel: false });
     const toml = `[vm]
 name = "se"

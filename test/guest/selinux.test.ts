@@ -2,11 +2,11 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { afterAll, describe, expect, it } from "vitest";
 import { allocateMcs, type SelinuxLabels, selinuxLabels, selinuxRelabels } from "../../src/lsm/index.js";
 import type { ProcessPlan } from "../../src/plan/types.js";
 import { runInGuest } from "../guest-vm/run.js";
+import { bundleDriver } from "./drivers/bundle.js";
 
 // SELinux is off on this host: boot Debian's kernel with SELinux and the host's compiled
 // selinux-policy-default, label files the way the launcher would (sVirt: image label with the
@@ -92,15 +92,7 @@ describe("SELinux sVirt MCS confinement (TCG guest, enforcing)", () => {
     const vm2 = selinuxLabels("vm2", allocateMcs("vm2", [vm1.mcs]));
     expect(vm2.mcs).not.toBe(vm1.mcs);
     const bundle = join(dir, "relabel.mjs");
-    await build({
-      entryPoints: [join(import.meta.dirname, "drivers/selinux-relabel-driver.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: bundle,
-      logLevel: "silent",
-    });
+    await bundleDriver("selinux-relabel-driver.ts", bundle);
     const relabels = selinuxRelabels(plan(), vm1);
     expect(relabels.map((x) => x.path)).toEqual([`${SE}/mine.img`, `${SE}/out.img`]);
     const r = await runInGuest(script(vm1, vm2), {
