@@ -15,6 +15,10 @@ export function register(program: Command): void {
     .option("--powerdown-timeout <s>", "seconds the guest gets to power off before `quit`", "60")
     .option("--quit-timeout <s>", "seconds after `quit` before SIGKILL", "10")
     .option("--qmp-timeout <s>", "seconds QEMU gets until QMP answers", "60")
+    .option(
+      "--trace-sigsys",
+      "supervise each process with ptrace so a seccomp kill reports the denied call's arguments (costs a stop per thread creation and signal)",
+    )
     .action(
       async (
         file: string,
@@ -25,6 +29,7 @@ export function register(program: Command): void {
           powerdownTimeout: string;
           quitTimeout: string;
           qmpTimeout: string;
+          traceSigsys?: boolean;
         },
       ) => {
         const { loadConfig } = await import("../config/load.js");
@@ -38,6 +43,7 @@ export function register(program: Command): void {
           powerdownTimeoutMs: Number(opts.powerdownTimeout) * 1000,
           quitTimeoutMs: Number(opts.quitTimeout) * 1000,
           qmpTimeoutMs: Number(opts.qmpTimeout) * 1000,
+          traceSigsys: opts.traceSigsys === true,
         });
         for (const r of end.sigsys) process.stderr.write(`qemu-jail: ${r.message}\n  hint: ${r.hint}\n`);
         for (const l of end.seccompLog) {

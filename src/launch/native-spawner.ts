@@ -9,14 +9,24 @@
 import { spawnJailed, specFromPlan } from "../native/index.js";
 import type { Spawner } from "./spawn.js";
 
+/** Options of nativeSpawner. */
+export interface NativeSpawnerOptions {
+  /**
+   * Traced supervision (opt-in: a ptrace stop per thread creation and per signal): when seccomp
+   * kills a payload, the helper reports the denied syscall's arguments (ExitStatus.sigsys).
+   */
+  traceSigsys?: boolean;
+}
+
 /** A Spawner running each process through the helper at `helperPath`. */
-export function nativeSpawner(helperPath: string): Spawner {
+export function nativeSpawner(helperPath: string, opts: NativeSpawnerOptions = {}): Spawner {
   return async (req) => {
     const steps = specFromPlan(req.proc, {
       cgroupDirs: req.cgroupDirs,
       seccomp: req.bpf,
       fds: Object.fromEntries(req.fds),
       rootMountpoint: req.rootDir,
+      traceSigsys: opts.traceSigsys === true,
     });
     // spawnJailed spawns synchronously: the launcher's listening sockets are handed over before
     // its event loop can accept on them (see fds.ts).
@@ -35,7 +45,11 @@ export function nativeSpawner(helperPath: string): Spawner {
       id: req.proc.id,
       pid: handle.helperPid,
       payloadPid: pid,
-      exited: handle.exited.then((s) => ({ code: s.code, signal: s.signal })),
+      exited: handle.exited.then((s) => ({
+        code: s.code,
+        signal: s.signal,
+        ...(s.sigsys ? { sigsys: s.sigsys } : {}),
+      })),
       kill: (signal) => {
         handle.kill(signal);
       },

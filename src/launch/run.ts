@@ -9,6 +9,7 @@ import type { Logger } from "../log.js";
 import type { JailPlan } from "../plan/types.js";
 import type { FragmentSet } from "../seccomp/types.js";
 import { type LaunchedVm, launch } from "./launch.js";
+import { ioctlNamer } from "./sigsys.js";
 import type { Spawner } from "./spawn.js";
 import { ensureTrustedDir } from "./state.js";
 import { type SuperviseOptions, supervise, type VmExit } from "./supervise.js";
@@ -70,7 +71,11 @@ export async function runVm(config: VmConfig, opts: RunOptions): Promise<RunResu
     const p = plan(cfg, host, fragments);
     log.debug({ ms: Number((performance.now() - t).toFixed(1)) }, "planned");
     opts.onPlan?.(p);
-    const spawner = opts.spawner ?? (await import("./native-spawner.js")).nativeSpawner(host.helperPath);
+    const spawner =
+      opts.spawner ??
+      (await import("./native-spawner.js")).nativeSpawner(host.helperPath, {
+        traceSigsys: opts.traceSigsys === true,
+      });
     vm = await launch(p, {
       spawner,
       compile: (policy) => compilePolicy(policy).program,
@@ -89,11 +94,15 @@ export async function runVm(config: VmConfig, opts: RunOptions): Promise<RunResu
     "VM launched",
   );
   opts.onLaunched?.(vm);
-  const { syscallName } = await import("../seccomp/arch.js");
+  const { syscallName, constantNames, constantValue } = await import("../seccomp/arch.js");
   const sup = supervise(vm, {
     ...opts,
     log,
-    sigsys: { syscallName, fragments: fragmentSyscalls(vm.fragments) },
+    sigsys: {
+      syscallName,
+      fragments: fragmentSyscalls(vm.fragments),
+      ioctlName: ioctlNamer(constantNames, constantValue),
+    },
   });
   sup.ready.catch(() => undefined);
   const end = await sup.done;

@@ -4,13 +4,17 @@
 //   arch=c000003e syscall=110 compat=0 ip=0x7f19... code=0x80000000
 // (measured on this machine's kernel 6.18). The record carries the syscall number and the
 // instruction pointer but NOT the arguments, and once the process is dead its /proc/PID/syscall
-// no longer says anything (the task stack is gone). So the report names the syscall, says the
-// arguments are unknown, points at the fragment to extend, and suggests `seccomp = "log"`, which
-// lets the guest run on and logs every call outside the allowlist at once.
+// no longer says anything (the task stack is gone). So by default the report names the syscall,
+// says the arguments are unknown (and that `run --trace-sigsys` would get them), points at the
+// fragment to extend, and suggests `seccomp = "log"`, which lets the guest run on and logs every
+// call outside the allowlist at once. With `--trace-sigsys` the native helper supervises the
+// payload with ptrace and reads the arguments off the dying thread (ExitStatus.sigsys); the
+// report then gives them, decoded where that is cheap (fds in decimal, ioctl requests by name).
 
 import { closeSync, constants, openSync, readSync } from "node:fs";
 import type { ProcessPlan } from "../plan/types.js";
 import type { SeccompArch } from "../seccomp/types.js";
+import type { TracedSigsys } from "./spawn.js";
 
 /** AUDIT_ARCH_* values as printed in the record. */
 const AUDIT_ARCH: Record<string, SeccompArch> = { c000003e: "x86_64", c00000b7: "aarch64" };
@@ -141,7 +145,10 @@ export interface SigsysReport {
   process: string;
   syscall?: string;
   nr?: number;
+  /** a0..a5 as hex strings, when known (traced supervision, or a kernel that logs them). */
   args?: string[];
+  /** `args` decoded where cheap: fds in decimal, AT_FDCWD, an ioctl request by name; else hex. */
+  argsDecoded?: string[];
   /** Fragments that allow the syscall but are not in this process's policy. */
   fragmentsAllowing: string[];
   /** Where to add a rule when no fragment has it. */
@@ -156,16 +163,104 @@ export interface SigsysContext {
   syscallName: (arch: SeccompArch, nr: number) => string | undefined;
   /** Every known fragment (name → syscalls it has rules for). */
   fragments?: Record<string, string[]>;
+  /** An ioctl request's name(s) on `arch` ("A/B" when names share the value), if known. */
+  ioctlName?: (arch: SeccompArch, request: bigint) => string | undefined;
+  /** The processes ran under traced supervision (`run --trace-sigsys`). */
+  traced?: boolean;
 }
 
-/** Builds the report for process `proc` killed by SIGSYS, from the audit record if one was found. */
+// Syscalls whose first argument is a file descriptor (printed in decimal), and those whose first
+// argument is a directory fd (AT_FDCWD by name). Only the common ones: the rest stay hex.
+const FD_FIRST = new Set(
+  (
+    "read write pread64 pwrite64 readv writev preadv pwritev preadv2 pwritev2 close fstat lseek " +
+    "ioctl fcntl flock fsync fdatasync ftruncate fallocate fchmod fchown fstatfs getdents64 dup dup2 " +
+    "dup3 accept accept4 bind connect listen shutdown getsockname getpeername getsockopt setsockopt " +
+    "sendto recvfrom sendmsg recvmsg sendmmsg recvmmsg epoll_ctl epoll_wait epoll_pwait " +
+    "timerfd_settime timerfd_gettime signalfd4 fgetxattr fsetxattr flistxattr fremovexattr fchdir " +
+    "syncfs splice tee vmsplice copy_file_range sendfile io_uring_enter io_uring_register"
+  ).split(" "),
+);
+const DIRFD_FIRST = new Set(
+  (
+    "openat openat2 mkdirat mknodat fchownat futimesat newfstatat unlinkat renameat renameat2 linkat " +
+    "symlinkat readlinkat fchmodat fchmodat2 faccessat faccessat2 utimensat statx execveat " +
+    "name_to_handle_at open_tree move_mount mount_setattr"
+  ).split(" "),
+);
+const AT_FDCWD = 0xffffff9cn; // -100, as the kernel reads an int argument
+
+/** Decodes a traced syscall's arguments where that is cheap (see SigsysReport.argsDecoded). */
+export function decodeSyscallArgs(
+  arch: SeccompArch,
+  name: string | undefined,
+  args: string[],
+  ioctlName?: SigsysContext["ioctlName"],
+): string[] {
+  return args.map((hex, i) => {
+    let v: bigint;
+    try {
+      v = BigInt(hex);
+    } catch {
+      return hex;
+    }
+    if (i === 0 && name && (FD_FIRST.has(name) || DIRFD_FIRST.has(name))) {
+      const fd = v & 0xffffffffn; // an int: the upper half is ignored by the kernel
+      if (DIRFD_FIRST.has(name) && fd === AT_FDCWD) return "AT_FDCWD";
+      if (fd < 0x80000000n) return `fd ${fd}`;
+    }
+    if (i === 1 && name === "ioctl") {
+      const req = ioctlName?.(arch, v & 0xffffffffn); // the request is an unsigned int
+      if (req) return `${req} (${hex})`;
+    }
+    return hex;
+  });
+}
+
+/**
+ * Builds SigsysContext.ioctlName from an arch's named constants (SECCOMP's tables). The tables mix
+ * ioctl requests with flags and enums, so only values that look like a request count: at least
+ * 0x5401 (the tty ioctls start there) and not a single bit (flags are); names sharing a value are
+ * all given, up to three (e.g. FIONREAD/SIOCINQ/TIOCINQ), more than that is no answer.
+ */
+export function ioctlNamer(
+  names: (arch: SeccompArch) => string[],
+  value: (arch: SeccompArch, name: string) => bigint | undefined,
+): (arch: SeccompArch, request: bigint) => string | undefined {
+  const byArch = new Map<SeccompArch, Map<bigint, string[]>>();
+  return (arch, request) => {
+    let m = byArch.get(arch);
+    if (!m) {
+      m = new Map();
+      for (const n of names(arch)) {
+        const v = value(arch, n);
+        if (v === undefined || v < 0x5401n || v > 0xffffffffn || (v & (v - 1n)) === 0n) continue;
+        m.set(v, [...(m.get(v) ?? []), n]);
+      }
+      byArch.set(arch, m);
+    }
+    const hit = m.get(request);
+    return hit && hit.length <= 3 ? [...hit].sort().join("/") : undefined;
+  };
+}
+
+/**
+ * Builds the report for process `proc` killed by SIGSYS, from the audit record if one was found
+ * and from what traced supervision saw (`traced`, with the arguments) if it ran.
+ */
 export function sigsysReport(
   proc: ProcessPlan,
   record: SeccompAuditRecord | undefined,
   ctx: SigsysContext,
+  traced?: TracedSigsys,
 ): SigsysReport {
   const arch = record?.arch ?? proc.seccomp.arch;
-  const name = record ? (ctx.syscallName(arch, record.syscall) ?? `#${record.syscall}`) : undefined;
+  // The trace and the record see the same death; the trace is there even when printk dropped
+  // the record.
+  const nr = traced?.nr ?? record?.syscall;
+  const name = nr === undefined ? undefined : (ctx.syscallName(arch, nr) ?? `#${nr}`);
+  const args = traced?.args ?? record?.args;
+  const argsDecoded = args ? decodeSyscallArgs(arch, name, args, ctx.ioctlName) : undefined;
   const used = new Set(proc.seccomp.fragments);
   const fragmentsAllowing =
     name && ctx.fragments
@@ -177,20 +272,29 @@ export function sigsysReport(
   // The process's own top fragment: the device fragments are for devices, "base" (QEMU) or the
   // backend's fragment (virtiofsd, qemu-storage-daemon) is where a process-wide call belongs.
   const suggestFragment = proc.role === "qemu" ? "base" : proc.role;
+  const unknown = ctx.traced
+    ? "(arguments unknown: traced supervision did not catch the denied call)"
+    : "(arguments unknown: the kernel's audit record does not carry them)";
   const what = name
-    ? `syscall ${name} (${record!.syscall}) ${record?.args ? `with arguments ${record.args.join(", ")}` : "(arguments unknown: the kernel's audit record does not carry them)"}`
+    ? `syscall ${name} (${nr}) ${argsDecoded ? `with arguments ${argsDecoded.join(", ")}` : unknown}`
     : "a syscall outside its allowlist (no audit record found in the kernel log)";
   const where = fragmentsAllowing.length
     ? `fragment(s) ${fragmentsAllowing.join(", ")} allow it but are not composed into this process's policy`
     : `no fragment allows it; the place to add a rule (with its why) is policies/${suggestFragment}.json or the fragment of the device that needs it`;
+  const logHint =
+    'set jail.seccomp = "log" in the vm.toml to let it run and log every missing syscall at once (kernel log, type=1326)';
   return {
     process: proc.id,
     syscall: name,
-    nr: record?.syscall,
-    args: record?.args,
+    nr,
+    args,
+    argsDecoded,
     fragmentsAllowing,
     suggestFragment,
     message: `${proc.id} was killed by seccomp: ${what}; ${where}`,
-    hint: 'set jail.seccomp = "log" in the vm.toml to let it run and log every missing syscall at once (kernel log, type=1326)',
+    hint:
+      args || ctx.traced
+        ? logHint
+        : `${logHint}; run with \`qemu-jail run --trace-sigsys\` to learn the denied call's arguments (ptrace-supervised: a stop per thread creation and signal)`,
   };
 }

@@ -10,6 +10,20 @@ import type { ProcessPlan } from "../plan/types.js";
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /**
+   * With traced supervision (`--trace-sigsys`): the syscall a seccomp filter killed the payload
+   * for, with its six arguments as the helper read them from the dying thread (hex strings).
+   */
+  sigsys?: TracedSigsys;
+}
+
+/** A seccomp-denied syscall as the native helper's trace mode saw it. */
+export interface TracedSigsys {
+  /** Host tid of the thread that made the call. */
+  tid: number;
+  nr: number;
+  /** a0..a5, hex ("0x3"). */
+  args: string[];
 }
 
 /** What launch hands a spawner for one process. */

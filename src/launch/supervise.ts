@@ -35,6 +35,11 @@ export interface SuperviseOptions {
   handleSignals?: boolean;
   /** SECCOMP's syscall tables and fragments, for the SIGSYS report. */
   sigsys?: SigsysContext;
+  /**
+   * The processes run under the helper's traced supervision (`run --trace-sigsys`, opt-in): a
+   * SIGSYS report then gives the denied call's arguments from ExitStatus.sigsys.
+   */
+  traceSigsys?: boolean;
   kmsgPath?: string;
   /** Called once when QMP answers, with ms since launch() began. */
   onReady?: (ms: number) => void;
@@ -239,8 +244,15 @@ export function supervise(vm: LaunchedVm, opts: SuperviseOptions = {}): Supervis
       const proc = vm.plan.processes.find((p) => p.id === id)!;
       const jp = vm.processes.get(id)!;
       const record = await awaitSeccompAudit([jp.payloadPid, jp.pid], 1000, opts.kmsgPath);
-      const report = sigsysReport(proc, record, opts.sigsys ?? { syscallName: () => undefined });
-      log.error({ process: id, syscall: report.syscall, nr: report.nr, hint: report.hint }, report.message);
+      const ctx: SigsysContext = {
+        ...(opts.sigsys ?? { syscallName: () => undefined }),
+        traced: opts.traceSigsys === true,
+      };
+      const report = sigsysReport(proc, record, ctx, s.sigsys);
+      log.error(
+        { process: id, syscall: report.syscall, nr: report.nr, args: report.args, hint: report.hint },
+        report.message,
+      );
       reports.push(report);
     }
     // Log mode: what would have been denied, so all missing rules can be added at once.
