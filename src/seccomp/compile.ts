@@ -6,7 +6,9 @@
 //      interval of its own with the deny action). The tree uses only JEQ/JGE on the number,
 //      so every unconditionally allowed syscall stays constant-allow for the kernel's action
 //      cache (kernel/seccomp.c seccomp_is_const_allow).
-//   3. arguments are loaded only inside the leaf of a syscall that has conditions.
+//   3. arguments are loaded only inside the leaf of a syscall that has conditions. There its
+//      rules form groups (groupRules) run in sequence: a switch for rules sharing a first
+//      condition form (`eq`/`masked_eq` with one mask on one argument), else a linear scan.
 
 import { QemuJailError } from "../errors.js";
 import { actionToRet, actionToString, sameAction } from "./actions.js";
@@ -141,7 +143,10 @@ export function compileToInsns(policy: Policy): Insn[] {
   return insns;
 }
 
-/** Emits a search tree over intervals lo..hi (indices). Register A holds the 32-bit key. */
+/**
+ * Emits a search tree over intervals lo..hi (indices). Register A holds the 32-bit key. A leaf
+ * for which `target` names a label (a jump elsewhere) is not emitted: the tree jumps there.
+ */
 function emitTree<T extends { lo: number; hi: number; weight: number; v: V }, V>(
   a: Asm,
   iv: readonly T[],
@@ -149,24 +154,30 @@ function emitTree<T extends { lo: number; hi: number; weight: number; v: V }, V>
   hi: number,
   leaf: (v: V) => void,
   same: (x: V, y: V) => boolean = () => false,
+  target: (v: V) => Label | undefined = () => undefined,
 ): void {
   if (lo === hi) {
     leaf(iv[lo]!.v);
     return;
   }
+  // Where a jump into iv[l..h] goes: the leaf's own target, or a fresh label placed by `enter`.
+  const dest = (l: number, h: number) => (l === h ? target(iv[l]!.v) : undefined) ?? a.label();
+  const enter = (label: Label, l: number, h: number) => {
+    if (l === h && target(iv[l]!.v) !== undefined) return;
+    a.place(label);
+    emitTree(a, iv, l, h, leaf, same, target);
+  };
   // [X][k][X] where the middle is a single key: one JEQ.
   if (
     hi - lo === 2 &&
     iv[lo + 1]!.lo === iv[lo + 1]!.hi &&
     (iv[lo]!.v === iv[hi]!.v || same(iv[lo]!.v, iv[hi]!.v))
   ) {
-    const lMid = a.label();
-    const lOut = a.label();
+    const lMid = dest(lo + 1, lo + 1);
+    const lOut = dest(lo, lo);
     a.jmp(BPF.JEQ, iv[lo + 1]!.lo, lMid, lOut);
-    a.place(lOut);
-    leaf(iv[lo]!.v);
-    a.place(lMid);
-    leaf(iv[lo + 1]!.v);
+    enter(lOut, lo, lo);
+    enter(lMid, lo + 1, lo + 1);
     return;
   }
   // Split where the weights of both sides are closest.
@@ -184,13 +195,11 @@ function emitTree<T extends { lo: number; hi: number; weight: number; v: V }, V>
     }
   }
   // Two intervals whose right one is a single key: JEQ reads better than JGE; same cost.
-  const lRight = a.label();
-  const lLeft = a.label();
+  const lRight = dest(best, hi);
+  const lLeft = dest(lo, best - 1);
   a.jmp(BPF.JGE, iv[best]!.lo, lRight, lLeft);
-  a.place(lLeft);
-  emitTree(a, iv, lo, best - 1, leaf, same);
-  a.place(lRight);
-  emitTree(a, iv, best, hi, leaf, same);
+  enter(lLeft, lo, best - 1);
+  enter(lRight, best, hi);
 }
 
 function emitVerdict(a: Asm, v: Verdict): void {
@@ -198,55 +207,136 @@ function emitVerdict(a: Asm, v: Verdict): void {
     a.ins(BPF.RET | BPF.K, actionToRet(v.action));
     return;
   }
-  if (emitSwitch(a, v)) return;
-  // General case: rules in order, first match wins; each rule is an AND of 64-bit conditions.
-  emitSequential(a, v.rules, v.fallback);
+  // Groups run in sequence: a group that matches nothing falls out at its bottom (or jumps to
+  // its end) into the next one; after the last group, the syscall's fallback.
+  const groups = groupRules(v.rules);
+  const ret: Exit = { t: "ret", action: v.fallback };
+  let open = false;
+  groups.forEach((g, i) => {
+    const last = i === groups.length - 1;
+    const lNext = a.label();
+    const exit: Exit = last ? ret : { t: "goto", label: lNext };
+    open = g.mask !== undefined ? emitSwitch(a, g.arg, g.mask, g.rules, exit) : emitRules(a, g.rules);
+    if (!last) a.place(lNext);
+  });
+  if (open) emitExit(a, ret);
 }
 
 const hiWord = (v: bigint) => Number((v >> 32n) & 0xffff_ffffn);
 const loWord = (v: bigint) => Number(v & 0xffff_ffffn);
 
 type SubRule = { args: ArgCond[]; action: SeccompAction };
-type Leaf = { t: "ret"; action: SeccompAction } | { t: "seq"; rules: SubRule[] };
+/** Where a rule group goes when none of its rules match: the fallback, or the next group. */
+type Exit = { t: "ret"; action: SeccompAction } | { t: "goto"; label: Label };
+type Leaf = { t: "exit"; exit: Exit } | { t: "seq"; rules: SubRule[] };
 
-/** Rules in order, first match wins; each an AND of 64-bit conditions; then the fallback. */
-function emitSequential(a: Asm, rules: readonly SubRule[], fallback: SeccompAction): void {
+function emitExit(a: Asm, e: Exit): void {
+  if (e.t === "ret") a.ins(BPF.RET | BPF.K, actionToRet(e.action));
+  else a.ja(e.label);
+}
+
+/**
+ * Rules in order, first match wins; each an AND of 64-bit conditions. Returns true when control
+ * can fall out at the bottom (no rule matched), false when a rule without conditions ended it.
+ */
+function emitRules(a: Asm, rules: readonly SubRule[]): boolean {
   for (const r of rules) {
     const lNext = a.label();
     for (const c of r.args) emitCond(a, c, lNext);
     a.ins(BPF.RET | BPF.K, actionToRet(r.action));
     a.place(lNext);
     // A rule without conditions always matches: nothing after it can run.
-    if (!r.args.length) return;
+    if (!r.args.length) return false;
   }
-  a.ins(BPF.RET | BPF.K, actionToRet(fallback));
+  return true;
 }
 
 const ALL64 = 0xffff_ffff_ffff_ffffn;
 
+/** The mask a switch compares `c`'s argument under: `eq` is `masked_eq` with all bits. */
+const switchMask = (c: ArgCond | undefined) =>
+  c === undefined ? undefined : c.op === "eq" ? ALL64 : c.op === "masked_eq" ? (c.mask ?? 0n) : undefined;
+
+type Group = { arg: number; mask: bigint | undefined; rules: SubRule[] };
+
 /**
- * The common shape "every rule starts with an `eq` (or a `masked_eq` with one shared mask) on
- * the same argument" (ioctl request lists, socket families, futex ops, prctl options): compare
- * the (masked) high word once, then a search tree over the (masked) low words; each value's
- * remaining conditions follow in its leaf. Rules with different values are disjoint, so only
- * rules of one value can compete and their order is kept.
+ * Partitions a syscall's conditional rules (policy order, first match wins) into groups compiled
+ * one after the other. A group either admits a switch (every rule's first condition is `eq`, or
+ * `masked_eq` with one non-zero mask, on one argument: `mask` set) or is scanned linearly.
+ *
+ * Rules may only move where the verdict cannot change: within a run of consecutive rules with
+ * the same action, whichever of them matches first, the verdict is that action, so such a run
+ * is regrouped by switch form (stable within a form; the form of the group just before the run
+ * goes first, to extend it, then larger forms first). Across different actions the
+ * order is kept. Then consecutive rules of one form, whatever their actions, form one group
+ * (the switch keeps the order of the rules that share a value, and rules with different values
+ * are disjoint). With one form per syscall this is the single switch it always was.
  */
-function emitSwitch(a: Asm, v: Extract<Verdict, { t: "block" }>): boolean {
-  const first = v.rules[0]!.args[0]!;
-  const maskOf = (c: ArgCond) => (c.op === "eq" ? ALL64 : c.op === "masked_eq" ? (c.mask ?? 0n) : undefined);
-  const mask = maskOf(first);
-  if (mask === undefined || mask === 0n) return false;
-  if (!v.rules.every((r) => r.args[0]!.arg === first.arg && maskOf(r.args[0]!) === mask)) return false;
+function groupRules(rules: readonly Rule[]): Group[] {
+  const keyOf = (r: Rule) => {
+    const m = switchMask(r.args[0]);
+    return m === undefined || m === 0n ? "linear" : `${r.args[0]!.arg}/${m}`;
+  };
+  const groups: Array<Group & { key: string }> = [];
+  const append = (r: Rule, key: string) => {
+    const sub = { args: r.args, action: r.action };
+    const last = groups[groups.length - 1];
+    if (last && last.key === key) last.rules.push(sub);
+    else {
+      const m = key === "linear" ? undefined : switchMask(r.args[0]);
+      groups.push({ key, arg: r.args[0]!.arg, mask: m, rules: [sub] });
+    }
+  };
+  for (let i = 0; i < rules.length; ) {
+    // One run of the same action.
+    let j = i;
+    while (j < rules.length && sameAction(rules[j]!.action, rules[i]!.action)) j++;
+    const buckets = new Map<string, Rule[]>();
+    const prev = groups[groups.length - 1]?.key;
+    if (prev !== undefined) buckets.set(prev, []);
+    for (const r of rules.slice(i, j)) {
+      const k = keyOf(r);
+      buckets.set(k, [...(buckets.get(k) ?? []), r]);
+    }
+    // The form extending the previous group first, then larger groups first (most arguments
+    // are found in fewer switches); sort is stable.
+    const order = [...buckets].sort(([ka, ra], [kb, rb]) =>
+      ka === prev ? -1 : kb === prev ? 1 : rb.length - ra.length,
+    );
+    for (const [k, rs] of order) for (const r of rs) append(r, k);
+    i = j;
+  }
+  // Among several groups, a switch over one rule costs what its condition costs in a linear
+  // scan: fold such groups into their linear neighbours (order kept), the code they always
+  // compiled to. A lone group stays as it is (a single form was always one switch).
+  if (groups.length === 1) return groups;
+  const out: Group[] = [];
+  for (const g of groups) {
+    const linear = g.mask === undefined || g.rules.length === 1;
+    const last = out[out.length - 1];
+    if (linear && last && last.mask === undefined) last.rules.push(...g.rules);
+    else out.push(linear ? { ...g, mask: undefined } : g);
+  }
+  return out;
+}
+
+/**
+ * A switch over one group (see groupRules): compare the (masked) high word once, then a search
+ * tree over the (masked) low words; each value's remaining conditions follow in its leaf, in
+ * policy order (rules with different values are disjoint, so only rules of one value can
+ * compete). A value with no rule, or whose rules all fail, takes `exit`. Returns true when
+ * control can also fall out at the bottom (a high word with no rule), which means the same.
+ */
+function emitSwitch(a: Asm, arg: number, mask: bigint, rules: readonly SubRule[], exit: Exit): boolean {
   // value → rules (rest of their conditions), in policy order.
   const byValue = new Map<bigint, SubRule[]>();
-  for (const r of v.rules) {
+  for (const r of rules) {
     const c = r.args[0]!;
     if ((c.value & ~mask & ALL64) !== 0n) continue; // can never match
     const list = byValue.get(c.value) ?? [];
     list.push({ args: r.args.slice(1), action: r.action });
     byValue.set(c.value, list);
   }
-  const fallback = v.fallback;
   const mh = hiWord(mask);
   const ml = loWord(mask);
   const byHi = new Map<number, Array<{ lo: number; rules: SubRule[] }>>();
@@ -256,13 +346,18 @@ function emitSwitch(a: Asm, v: Extract<Verdict, { t: "block" }>): boolean {
     byHi.set(hiWord(value), g);
   }
   const his = [...byHi.keys()].sort((x, y) => x - y);
+  const exitRet = (r: SubRule): Exit => ({ t: "ret", action: r.action });
   const leafOf = (rules: SubRule[]): Leaf =>
-    rules[0]!.args.length === 0 ? { t: "ret", action: rules[0]!.action } : { t: "seq", rules };
-  const sameLeaf = (x: Leaf, y: Leaf) => x.t === "ret" && y.t === "ret" && sameAction(x.action, y.action);
-  const emitLeaf = (l: Leaf) =>
-    l.t === "ret" ? a.ins(BPF.RET | BPF.K, actionToRet(l.action)) : emitSequential(a, l.rules, fallback);
+    rules[0]!.args.length === 0 ? { t: "exit", exit: exitRet(rules[0]!) } : { t: "seq", rules };
+  const sameExit = (x: Exit, y: Exit) =>
+    x.t === "ret" ? y.t === "ret" && sameAction(x.action, y.action) : y.t === "goto" && x.label === y.label;
+  const sameLeaf = (x: Leaf, y: Leaf) => x.t === "exit" && y.t === "exit" && sameExit(x.exit, y.exit);
+  const emitLeaf = (l: Leaf) => {
+    if (l.t === "exit") emitExit(a, l.exit);
+    else if (emitRules(a, l.rules)) emitExit(a, exit);
+  };
   const ldHi = () => {
-    a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(first.arg, true));
+    a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(arg, true));
     if (mh !== 0xffff_ffff) a.ins(BPF.ALU | BPF.AND | BPF.K, mh);
   };
   // With a zero high mask the high word cannot differ: no load, no compare.
@@ -274,11 +369,11 @@ function emitSwitch(a: Asm, v: Extract<Verdict, { t: "block" }>): boolean {
       a.jmp(BPF.JEQ, h, lGroup, lNextHi);
       a.place(lGroup);
     }
-    a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(first.arg, false));
+    a.ins(BPF.LD | BPF.W | BPF.ABS, argOffset(arg, false));
     if (ml !== 0xffff_ffff) a.ins(BPF.ALU | BPF.AND | BPF.K, ml);
     const vals = byHi.get(h)!.sort((x, y) => x.lo - y.lo);
     const iv: Array<{ lo: number; hi: number; weight: number; v: Leaf }> = [];
-    const dflt: Leaf = { t: "ret", action: fallback };
+    const dflt: Leaf = { t: "exit", exit };
     let cur = 0;
     const push = (lo: number, hi: number, leaf: Leaf) => {
       if (lo > hi) return;
@@ -292,15 +387,16 @@ function emitSwitch(a: Asm, v: Extract<Verdict, { t: "block" }>): boolean {
       cur = x.lo + 1;
     }
     push(cur, 0xffff_ffff, dflt);
-    emitTree<(typeof iv)[number], Leaf>(a, iv, 0, iv.length - 1, emitLeaf, sameLeaf);
+    // A miss jumps straight to the next group (no `ja` leaf per gap between values).
+    const goto = (l: Leaf) => (l.t === "exit" && l.exit.t === "goto" ? l.exit.label : undefined);
+    emitTree<(typeof iv)[number], Leaf>(a, iv, 0, iv.length - 1, emitLeaf, sameLeaf, goto);
     if (mh !== 0) {
       a.place(lNextHi);
       // Another high word: reload it (A now holds the low word).
       if (i + 1 < his.length) ldHi();
     }
   });
-  if (mh !== 0 || his.length === 0) a.ins(BPF.RET | BPF.K, actionToRet(fallback));
-  return true;
+  return mh !== 0 || his.length === 0;
 }
 
 /**
