@@ -143,6 +143,55 @@ describe("differential against libseccomp", () => {
     }
   });
 
+  it("mixed condition forms on one argument (switch groups in sequence), both arches", () => {
+    // ioctl: a low-word masked request list, plain eq requests (one with a high word), and
+    // refusals of either form; socket: eq and masked_eq families on arg 0 plus a type mask on arg 1.
+    const lo = (v: string, action = "allow"): RawRule => ({
+      syscall: "ioctl",
+      action,
+      args: [{ arg: 1, op: "masked_eq", mask: "0xffffffff", value: v }],
+      why: "mixed",
+    });
+    const eq = (
+      syscall: string,
+      arg: number,
+      v: string,
+      action = "allow",
+      more: RawRule["args"] = [],
+    ): RawRule => ({
+      syscall,
+      action,
+      args: [{ arg: arg as 0, op: "eq", value: v }, ...(more ?? [])],
+      why: "mixed",
+    });
+    const rules: RawRule[] = [
+      ...["0x5401", "0x5402", "0x5413", "0x541b", "0x5421", "0xae80", "0x4004ae86"].map((v) => lo(v)),
+      eq("ioctl", 1, "0x5414"),
+      eq("ioctl", 1, "0x100005415"),
+      eq("ioctl", 1, "0x5412", "errno:1"),
+      lo("0x541c", "errno:1"),
+      eq("ioctl", 1, "0x5401", "trap", [{ arg: 0, op: "eq", value: 3 }]),
+      eq("socket", 0, "1"),
+      eq("socket", 0, "16", "allow", [{ arg: 2, op: "eq", value: 0 }]),
+      { syscall: "socket", args: [{ arg: 0, op: "masked_eq", mask: "0xff", value: "2" }], why: "mixed" },
+      { syscall: "socket", args: [{ arg: 0, op: "masked_eq", mask: "0xff", value: "10" }], why: "mixed" },
+      { syscall: "socket", args: [{ arg: 1, op: "masked_eq", mask: "0xf", value: "1" }], why: "mixed" },
+      eq("socket", 0, "17", "errno:97"),
+    ];
+    for (const arch of ["x86_64", "aarch64"] as SeccompArch[]) {
+      const policy = composePolicy(
+        fragmentSetFrom([{ name: "m", description: "mixed", rules }]),
+        [{ fragment: "m" }],
+        {
+          arch,
+          defaultAction: { kind: "kill_process" },
+        },
+      );
+      const { disagreements } = compare(policy, true);
+      expect(disagreements).toEqual([]);
+    }
+  });
+
   it("random policies: ours follows the rules everywhere and agrees with libseccomp wherever libseccomp does (fast-check)", () => {
     let defects = 0;
     const ops = ["eq", "ne", "lt", "le", "gt", "ge", "masked_eq"] as const;

@@ -104,6 +104,15 @@ const rules: RawRule[] = [
     args: [{ arg: 1, op: "eq", value: "FIONBIO" }],
     why: "ioctl errno",
   },
+  // Mixed forms on ioctl's request: low-word masked_eq rules beside the eq ones above compile
+  // to two switches in sequence (0x5421: the eq errno rule wins when the high word is 0).
+  ...["0x541a", "0x541c", "0x5421"].map(
+    (value): RawRule => ({
+      syscall: "ioctl",
+      args: [{ arg: 1, op: "masked_eq", mask: "0xffffffff", value }],
+      why: "ioctl allow, low word only",
+    }),
+  ),
   { syscall: "fcntl", args: [{ arg: 1, op: "ne", value: "F_SETFL" }], why: "ne" },
   { syscall: "read", args: [{ arg: 2, op: "lt", value: "0x100000000" }], why: "lt" },
   { syscall: "pread64", args: [{ arg: 3, op: "ge", value: "0x8000000000000000" }], why: "ge" },
@@ -152,7 +161,16 @@ function probes(): Array<[string, bigint[], number | undefined]> {
     out.push(["dup", [v, 0n, 0n, 0n, 0n, 0n], EBADF]);
   for (const v of [...around(0x1_0000_0000n), ...around(0x7fff_ffff_ffff_0000n)])
     out.push(["lseek", [BADFD, v, 0n, 0n, 0n, 0n], EBADF]);
-  for (const req of [0x541bn, 0x541an, 0x541cn, 0x5421n, 0x1_0000_541bn, 0xffff_ffff_0000_5421n])
+  for (const req of [
+    0x541bn,
+    0x541an,
+    0x541cn,
+    0x5421n,
+    0x5420n,
+    0x1_0000_541bn,
+    0x1_0000_541cn,
+    0xffff_ffff_0000_5421n,
+  ])
     out.push(["ioctl", [BADFD, req, 0n, 0n, 0n, 0n], EBADF]);
   for (const cmd of [3n, 4n, 5n, 0x1_0000_0004n]) out.push(["fcntl", [BADFD, cmd, 0n, 0n, 0n, 0n], EBADF]);
   for (const v of around(0x1_0000_0000n)) out.push(["read", [BADFD, 0n, v, 0n, 0n, 0n], EBADF]);
