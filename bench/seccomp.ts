@@ -72,8 +72,8 @@ function composed(name: string, frags: string[]): { name: string; policy: Policy
       description: "syscalls the benchmark loop makes",
       rules: [
         { syscall: "getppid", why: "benchmark loop" },
-        // Same form as every shipped ioctl rule (low 32 bits, see policies/README.md): a plain eq
-        // mixed into the masked switch would make the compiler fall back to a linear scan.
+        // Same form as every shipped ioctl rule (low 32 bits, see policies/README.md), so the
+        // loop's rule joins the policy's own switch (a plain eq would be a second, small switch).
         {
           syscall: "ioctl",
           args: [{ arg: 1, op: "masked_eq", mask: "0xffffffff", value: "FIONREAD" }],
