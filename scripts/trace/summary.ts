@@ -14,7 +14,7 @@ export interface TraceSummary {
 }
 
 /** Which arguments to record per syscall (0-based indexes into the top-level argument list). */
-const ARG_PICKS: Record<string, number[]> = {
+export const ARG_PICKS: Record<string, number[]> = {
   ioctl: [1],
   socket: [0, 1, 2],
   socketpair: [0, 1, 2],

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { qemuFragments, SCENARIO_FRAGMENTS } from "../../../scripts/trace/fragments.js";
 import { SCENARIOS } from "../../../scripts/trace/scenarios.js";
+import { ARG_PICKS } from "../../../scripts/trace/summary.js";
 import { constantValue } from "../../../src/seccomp/arch.js";
 import { composePolicy, policyVerdict } from "../../../src/seccomp/compose.js";
 import { loadFragments } from "../../../src/seccomp/fragments.js";
@@ -16,25 +17,11 @@ import { loadFragments } from "../../../src/seccomp/fragments.js";
 const ROOT = join(import.meta.dirname, "../../..");
 const set = loadFragments(join(ROOT, "policies"));
 
-/** Which argument positions the summary recorded, per syscall (as in scripts/trace/summary.ts). */
-const POSITIONS: Record<string, number[]> = {
-  ioctl: [1],
-  socket: [0, 1, 2],
-  socketpair: [0, 1, 2],
-  mmap: [2, 3],
-  mprotect: [2],
-  madvise: [2],
-  prctl: [0, 1],
-  fcntl: [1],
-  futex: [1],
-  seccomp: [0, 1],
-  setsockopt: [1, 2],
-  getsockopt: [1, 2],
-  fallocate: [1],
-  clone: [0],
-  unshare: [0],
-  tgkill: [2],
-};
+/**
+ * Which argument positions the summary recorded, per syscall: the summariser's own table, plus
+ * clone, whose flags it records through a special case (first argument).
+ */
+const POSITIONS: Record<string, number[]> = { ...ARG_PICKS, clone: [0] };
 
 const IOC_DIR: Record<string, bigint> = { _IOC_NONE: 0n, _IOC_WRITE: 1n, _IOC_READ: 2n };
 
